@@ -1,0 +1,46 @@
+//! # commet-core
+//!
+//! The domain and the engine of commet, an embedded billing engine for Rust services. This
+//! crate is pure: no IO crates, no wall clock (time comes from a [`clock::Clock`]), no floats
+//! near money. Stores and transports live in their own crates and depend on this one.
+//!
+//! | module | what it holds | status |
+//! |---|---|---|
+//! | [`money`] | [`Currency`](money::Currency), [`Money`](money::Money), [`UnitAmount`](money::UnitAmount), [`RoundingPolicy`](money::RoundingPolicy), allocation | works |
+//! | [`ids`] | typed, prefixed, time-sortable ids (`cus_`, `sub_`, `inv_` ...) and their generator | works |
+//! | [`catalog`] | [`Plan`](catalog::Plan), [`Price`](catalog::Price) (flat or per seat, interval, trial) | works |
+//! | [`calendar`] | billing periods from an anchor, month-end clamping | works |
+//! | [`clock`] | [`Clock`](clock::Clock), [`SystemClock`](clock::SystemClock), [`TestClock`](clock::TestClock) | works |
+//!
+//! Bad input is always a typed error ([`InvalidField`] names the field), never a panic.
+//!
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use commet_core::calendar::{BillingCycle, Interval};
+//! use commet_core::money::{Money, RoundingPolicy, UnitAmount};
+//!
+//! let price: UnitAmount = "0.0004 USD".parse()?;
+//! let usage = price.times(12_345.into(), RoundingPolicy::default())?;
+//! assert_eq!(usage, "4.94 USD".parse::<Money>()?);
+//!
+//! let cycle = BillingCycle::new(Utc.with_ymd_and_hms(2024, 1, 31, 0, 0, 0).unwrap(), Interval::MONTHLY);
+//! assert_eq!(cycle.period(0)?.end(), Utc.with_ymd_and_hms(2024, 2, 29, 0, 0, 0).unwrap());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod calendar;
+pub mod catalog;
+pub mod clock;
+pub mod ids;
+pub mod money;
+mod validation;
+
+#[doc(hidden)]
+pub mod __fuzz;
+
+pub use validation::InvalidField;
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

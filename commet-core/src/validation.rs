@@ -1,0 +1,61 @@
+//! The error every validator returns: which field, and what is wrong with it.
+
+use std::fmt;
+
+/// A refused input value: the field it came in, and why. At an API edge this is a 400 whose
+/// body names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {field}: {reason}")]
+pub struct InvalidField {
+    /// The field, as callers spell it (`interval_count`, `items[1].quantity`).
+    pub field: String,
+    /// What is wrong, in words.
+    pub reason: String,
+}
+
+impl InvalidField {
+    /// Refuse `field` for `reason`.
+    pub fn new(field: impl Into<String>, reason: impl fmt::Display) -> InvalidField {
+        InvalidField {
+            field: field.into(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// The same error, for a field nested under `parent` (`items[0]` + `quantity`).
+    #[must_use]
+    pub fn within(self, parent: &str) -> InvalidField {
+        InvalidField {
+            field: format!("{parent}.{}", self.field),
+            reason: self.reason,
+        }
+    }
+}
+
+/// Check a free-text field: trimmed non-empty (if `required`) and at most `max_chars` long.
+pub(crate) fn check_text(
+    field: &str,
+    value: &str,
+    required: bool,
+    max_chars: usize,
+) -> Result<(), InvalidField> {
+    if required && value.trim().is_empty() {
+        return Err(InvalidField::new(field, "must not be empty"));
+    }
+    if value.chars().count() > max_chars {
+        return Err(InvalidField::new(
+            field,
+            format_args!("must be at most {max_chars} characters"),
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(InvalidField::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
