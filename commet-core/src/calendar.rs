@@ -70,7 +70,7 @@ impl std::str::FromStr for Frequency {
                 "interval",
                 format_args!(
                     "{:?} is not one of weekly, monthly, quarterly, yearly",
-                    text.chars().take(64).collect::<String>()
+                    crate::validation::excerpt(text)
                 ),
             )),
         }

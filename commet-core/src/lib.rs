@@ -11,6 +11,8 @@
 //! | [`catalog`] | [`Plan`](catalog::Plan), [`Price`](catalog::Price) (flat or per seat, interval, trial) | works |
 //! | [`calendar`] | billing periods from an anchor, month-end clamping | works |
 //! | [`clock`] | [`Clock`](clock::Clock), [`SystemClock`](clock::SystemClock), [`TestClock`](clock::TestClock) | works |
+//! | [`subscription`] | the lifecycle state machine: statuses, the transition table, commands, decisions, access | works |
+//! | [`event`] | typed events with Commet's wire names and fields, and the envelope | works |
 //!
 //! Bad input is always a typed error ([`InvalidField`] names the field), never a panic.
 //!
@@ -31,8 +33,10 @@
 pub mod calendar;
 pub mod catalog;
 pub mod clock;
+pub mod event;
 pub mod ids;
 pub mod money;
+pub mod subscription;
 mod validation;
 
 #[doc(hidden)]

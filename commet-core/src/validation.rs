@@ -32,6 +32,16 @@ impl InvalidField {
     }
 }
 
+/// Cut user-supplied text for an error message so a huge input cannot bloat an error: at most
+/// 64 characters, with `...` when cut.
+pub(crate) fn excerpt(input: &str) -> String {
+    const MAX: usize = 64;
+    match input.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}...", &input[..cut]),
+        None => input.to_owned(),
+    }
+}
+
 /// Check a free-text field: trimmed non-empty (if `required`) and at most `max_chars` long.
 pub(crate) fn check_text(
     field: &str,

@@ -75,7 +75,7 @@ pub mod __private {
     }
 
     pub fn parse(prefix: &'static str, text: &str) -> Result<Uuid, IdError> {
-        let cut = |text: &str| text.chars().take(64).collect::<String>();
+        let cut = crate::validation::excerpt;
         let suffix = text
             .strip_prefix(prefix)
             .and_then(|rest| rest.strip_prefix('_'))

@@ -22,6 +22,8 @@ pub use currency::Currency;
 pub use rounding::RoundingPolicy;
 pub use unit_amount::UnitAmount;
 
+use crate::validation::excerpt;
+
 /// Why a money value could not be built, parsed or computed.
 ///
 /// Every variant is a caller error (HTTP 400 at an API edge) except [`MoneyError::Overflow`],
@@ -79,13 +81,4 @@ pub enum MoneyError {
         /// What is wrong with them.
         reason: &'static str,
     },
-}
-
-/// Cut user-supplied text for an error message so a huge input cannot bloat an error.
-fn excerpt(input: &str) -> String {
-    const MAX: usize = 64;
-    match input.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("{}...", &input[..cut]),
-        None => input.to_owned(),
-    }
 }
