@@ -60,8 +60,9 @@ pub enum SubscriptionError {
         /// What was asked, e.g. `revoke: no cancellation is scheduled`.
         what: &'static str,
     },
-    /// The scheduled change already took effect at `effective_at`; it can no longer be revoked.
-    #[error("too late: it took effect at {effective_at}")]
+    /// The period end already passed at `effective_at`: a scheduled change can no longer be
+    /// revoked, and a new one can no longer be scheduled for it (its renewal is pending).
+    #[error("too late: the period ended at {effective_at}")]
     TooLate {
         /// When it took effect.
         effective_at: DateTime<Utc>,
@@ -465,6 +466,7 @@ impl Subscription {
         let state = match &self.state {
             SubscriptionState::Active(active) => {
                 no_cancellation_pending(active.cancellation.as_ref())?;
+                not_yet_effective(active.period.end(), now)?;
                 SubscriptionState::Active(Active {
                     cancellation: Some(scheduled(active.period.end())),
                     ..active.clone()
@@ -472,6 +474,7 @@ impl Subscription {
             }
             SubscriptionState::Trialing(trialing) => {
                 no_cancellation_pending(trialing.cancellation.as_ref())?;
+                not_yet_effective(trialing.trial.end(), now)?;
                 SubscriptionState::Trialing(Trialing {
                     cancellation: Some(scheduled(trialing.trial.end())),
                     ..trialing.clone()
@@ -597,6 +600,8 @@ impl Subscription {
         };
         no_cancellation_pending(active.cancellation.as_ref())?;
         self.check_currency(change)?;
+        // The period already ended (its renewal is pending): too late to change it at its end.
+        not_yet_effective(active.period.end(), now)?;
         // Replaces any earlier scheduled change.
         Ok(Step::new(SubscriptionState::Active(Active {
             plan_change: Some(ScheduledPlanChange {

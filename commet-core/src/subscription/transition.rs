@@ -464,7 +464,10 @@ mod tests {
 
     #[test]
     fn the_table_in_the_docs_is_the_table_in_the_code() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/subscription/transitions.md");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/subscription/transitions.md"
+        );
         let generated = table_markdown();
         if std::env::var_os("COMMET_BLESS").is_some() {
             std::fs::write(path, &generated).unwrap();
@@ -478,12 +481,18 @@ mod tests {
 
     #[test]
     fn every_trigger_has_at_least_one_row_and_overrides_follow_their_table() {
-        let froms: Vec<Option<SubscriptionStatus>> =
-            std::iter::once(None).chain(SubscriptionStatus::ALL.map(Some)).collect();
+        let froms: Vec<Option<SubscriptionStatus>> = std::iter::once(None)
+            .chain(SubscriptionStatus::ALL.map(Some))
+            .collect();
         for trigger in Trigger::all() {
-            let rows = froms.iter().filter(|&&from| transition(from, trigger).is_ok()).count();
+            let rows = froms
+                .iter()
+                .filter(|&&from| transition(from, trigger).is_ok())
+                .count();
             match trigger {
-                Trigger::Override(Draft | PendingPayment | Trialing | PastDue) => assert_eq!(rows, 0),
+                Trigger::Override(Draft | PendingPayment | Trialing | PastDue) => {
+                    assert_eq!(rows, 0);
+                }
                 _ => assert!(rows > 0, "{trigger} has no row"),
             }
         }
