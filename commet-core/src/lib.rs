@@ -11,6 +11,7 @@
 //! | [`catalog`] | [`Plan`](catalog::Plan), [`Price`](catalog::Price) (flat or per seat, interval, trial) | works |
 //! | [`calendar`] | billing periods from an anchor, month-end clamping | works |
 //! | [`clock`] | [`Clock`](clock::Clock), [`SystemClock`](clock::SystemClock), [`TestClock`](clock::TestClock) | works |
+//! | [`customer`] | [`Customer`](customer::Customer): contact details, payment method on file, credit per currency | works |
 //! | [`subscription`] | the lifecycle state machine: statuses, the transition table, commands, decisions, access | works |
 //! | [`event`] | typed events with Commet's wire names and fields, and the envelope | works |
 //!
@@ -33,6 +34,7 @@
 pub mod calendar;
 pub mod catalog;
 pub mod clock;
+pub mod customer;
 pub mod event;
 pub mod ids;
 pub mod money;

@@ -1,6 +1,11 @@
 //! Laws of the subscription state machine (DESIGN.md section 12), over thousands of random
 //! command sequences at random times from every starting status.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

@@ -362,6 +362,7 @@ pub(crate) fn check_items(items: &[SubscriptionItem]) -> Result<(), InvalidField
     Ok(())
 }
 
+/// Check metadata: at most 50 keys, keys of 1 to 40 and values of up to 500 characters.
 pub(crate) fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<(), InvalidField> {
     if metadata.len() > MAX_METADATA_KEYS {
         return Err(InvalidField::new(
