@@ -11,6 +11,9 @@
 //! | [`catalog`] | [`Plan`](catalog::Plan), [`Price`](catalog::Price) (flat or per seat, interval, trial) | works |
 //! | [`calendar`] | billing periods from an anchor, month-end clamping | works |
 //! | [`clock`] | [`Clock`](clock::Clock), [`SystemClock`](clock::SystemClock), [`TestClock`](clock::TestClock) | works |
+//! | [`invoice`] | [`Invoice`](invoice::Invoice) and its lifecycle, [`LineItem`](invoice::LineItem), [`Totals`](invoice::Totals) and customer credit, the recurring invoice of a period, [`NumberSeries`](invoice::NumberSeries) | works |
+//! | [`proration`] | plan-change previews: upgrade now with credit for unused time to the second, downgrade at period end | works |
+//! | [`dunning`] | [`DunningPolicy`](dunning::DunningPolicy): retry schedule, soft and hard declines, exhaustion | works |
 //!
 //! Bad input is always a typed error ([`InvalidField`] names the field), never a panic.
 //!
@@ -31,8 +34,11 @@
 pub mod calendar;
 pub mod catalog;
 pub mod clock;
+pub mod dunning;
 pub mod ids;
+pub mod invoice;
 pub mod money;
+pub mod proration;
 mod validation;
 
 #[doc(hidden)]
