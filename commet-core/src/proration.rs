@@ -8,7 +8,7 @@
 //!   customer keeps what they paid for until then, and the new items bill from that instant.
 //! - A **negative total** (the credit outweighs the new charge, e.g. from a yearly plan to a
 //!   dearer monthly one) is owed to nobody: the amount due is zero and the difference becomes
-//!   customer credit, applied to the next invoices (see [`Totals`](crate::invoice::Totals)).
+//!   customer credit, applied to the next invoices (see [`Totals`]).
 //!
 //! [`PlanChange::preview`] computes all of this and commits nothing: the engine shows the
 //! preview, and applying the change turns the very same lines into an invoice with

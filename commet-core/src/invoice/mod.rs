@@ -1,13 +1,13 @@
 //! Invoices: lines, totals, numbering and the lifecycle (DESIGN.md section 7).
 //!
-//! | concept | where |
+//! | concept | types |
 //! |---|---|
-//! | the [`Invoice`] aggregate and its plain-data form [`InvoiceRecord`] | here |
-//! | statuses, triggers, the transition table, [`transition`] | [`status`](self::status) |
-//! | [`LineItem`] and its kinds | [`line`](self::line) |
-//! | [`Totals`] and the customer credit rule | [`totals`](self::totals) |
-//! | the recurring invoice of a period, [`RecurringInvoice`] | [`builder`](self::builder) |
-//! | [`NumberSeries`] and [`InvoiceNumber`] | [`numbering`](self::numbering) |
+//! | the aggregate, and its plain-data form for stores and serde | [`Invoice`], [`InvoiceRecord`] |
+//! | the lifecycle: the table is on [`InvoiceStatus`] | [`InvoiceStatus`], [`InvoiceTrigger`], [`transition`] |
+//! | lines, each rounded once | [`LineItem`], [`LineKind`] |
+//! | totals and the customer credit rule | [`Totals`] |
+//! | the recurring invoice of a period | [`RecurringInvoice`], [`item_lines`] |
+//! | numbering | [`NumberSeries`], [`InvoiceNumber`] |
 //!
 //! An invoice is made as a draft, gets its lines, and is finalized:
 //!

@@ -1,18 +1,5 @@
 //! The invoice lifecycle: statuses, triggers, and the one function that moves between them.
-//!
-//! | from | trigger | to |
-//! |---|---|---|
-//! | `draft` | `finalize` | `outstanding` |
-//! | `outstanding` | `pay` | `paid` |
-//! | `outstanding` | `void` | `void` |
-//! | `outstanding` | `mark_uncollectible` | `uncollectible` |
-//! | `uncollectible` | `pay` | `paid` |
-//! | `uncollectible` | `void` | `void` |
-//!
-//! Every other pair is refused with [`InvoiceError::IllegalTransition`]: a draft is never paid,
-//! voided or written off (an unwanted draft is deleted, which leaves no gap in the numbering
-//! because drafts have no number); `paid` and `void` are final. This table is tested against
-//! [`transition`], row by row.
+//! The table is on [`InvoiceStatus`].
 
 use std::fmt;
 
@@ -20,7 +7,22 @@ use serde::{Deserialize, Serialize};
 
 use super::InvoiceError;
 
-/// Where an invoice is in its lifecycle.
+/// Where an invoice is in its lifecycle. Every status change goes through [`transition`],
+/// which allows exactly these moves:
+///
+/// | from | trigger | to |
+/// |---|---|---|
+/// | `draft` | `finalize` | `outstanding` |
+/// | `outstanding` | `pay` | `paid` |
+/// | `outstanding` | `void` | `void` |
+/// | `outstanding` | `mark_uncollectible` | `uncollectible` |
+/// | `uncollectible` | `pay` | `paid` |
+/// | `uncollectible` | `void` | `void` |
+///
+/// Every other pair is refused with [`InvoiceError::IllegalTransition`]: a draft is never paid,
+/// voided or written off (an unwanted draft is deleted, which leaves no gap in the numbering
+/// because drafts have no number); `paid` and `void` are final. This table is tested against
+/// [`transition`], row by row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InvoiceStatus {
@@ -120,8 +122,8 @@ impl fmt::Display for InvoiceTrigger {
 }
 
 /// The one function every invoice status change goes through: the status `trigger` leads to
-/// from `from`, or [`InvoiceError::IllegalTransition`] for any pair outside the table in the
-/// [module docs](self).
+/// from `from`, or [`InvoiceError::IllegalTransition`] for any pair outside the table on
+/// [`InvoiceStatus`].
 ///
 /// ```
 /// use commet_core::invoice::{InvoiceError, InvoiceStatus, InvoiceTrigger, transition};
@@ -170,11 +172,11 @@ mod tests {
 
     use super::*;
 
-    /// The rows of the table in this module's docs, parsed from the source.
+    /// The rows of the table in `InvoiceStatus`'s docs, parsed from the source.
     fn documented_table() -> BTreeSet<(String, String, String)> {
         include_str!("status.rs")
             .lines()
-            .filter_map(|line| line.strip_prefix("//! | `"))
+            .filter_map(|line| line.strip_prefix("/// | `"))
             .map(|row| {
                 let cells: Vec<String> = row
                     .split('|')

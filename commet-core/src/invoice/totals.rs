@@ -1,34 +1,33 @@
-//! Invoice totals and the customer credit rule.
-//!
-//! Every amount is in the invoice's currency and already rounded (line amounts are rounded
-//! once when the line is made), so these are exact sums and differences:
-//!
-//! | amount | rule |
-//! |---|---|
-//! | `subtotal` | the sum of the line amounts (negative lines included) |
-//! | `discount` | an invoice-level amount off: `0 <= discount <= max(subtotal, 0)` |
-//! | `tax` | an invoice-level amount: `tax >= 0` |
-//! | `total` | `subtotal - discount + tax`; negative when credits outweigh charges |
-//! | `credit_applied` | `min(available credit, max(total, 0))`: customer credit consumed |
-//! | `amount_due` | `max(total, 0) - credit_applied`: never negative |
-//! | `credit_issued` | `max(-total, 0)`: a negative total becomes new customer credit |
-//!
-//! So `total == amount_due + credit_applied - credit_issued` always, and at most one of
-//! `credit_applied` and `credit_issued` is non-zero. The customer's credit balance after the
-//! invoice is `balance - credit_applied + credit_issued`
-//! ([`Totals::customer_credit_after`]). The engine moves the balance in the same commit that
-//! finalizes the invoice, and gives `credit_applied` back if the invoice is voided.
-//!
-//! A discount may not exceed the subtotal: a discount can bring a charge down to zero but
-//! cannot turn it into credit, which would be money out of nothing.
+//! Invoice totals and the customer credit rule. The rules are on [`Totals`].
 
 use super::InvoiceError;
 use super::line::LineItem;
 use crate::money::{Currency, Money};
 use crate::validation::InvalidField;
 
-/// The amounts of an invoice, computed from its lines by the rules in the
-/// [module docs](self).
+/// The amounts of an invoice, computed from its lines.
+///
+/// Every amount is in the invoice's currency and already rounded (line amounts are rounded
+/// once when the line is made), so these are exact sums and differences:
+///
+/// | amount | rule |
+/// |---|---|
+/// | `subtotal` | the sum of the line amounts (negative lines included) |
+/// | `discount` | an invoice-level amount off: `0 <= discount <= max(subtotal, 0)` |
+/// | `tax` | an invoice-level amount: `tax >= 0` |
+/// | `total` | `subtotal - discount + tax`; negative when credits outweigh charges |
+/// | `credit_applied` | `min(available credit, max(total, 0))`: customer credit consumed |
+/// | `amount_due` | `max(total, 0) - credit_applied`: never negative |
+/// | `credit_issued` | `max(-total, 0)`: a negative total becomes new customer credit |
+///
+/// So `total == amount_due + credit_applied - credit_issued` always, and at most one of
+/// `credit_applied` and `credit_issued` is non-zero. The customer's credit balance after the
+/// invoice is `balance - credit_applied + credit_issued`
+/// ([`Totals::customer_credit_after`]). The engine moves the balance in the same commit that
+/// finalizes the invoice, and gives `credit_applied` back if the invoice is voided.
+///
+/// A discount may not exceed the subtotal: a discount can bring a charge down to zero but
+/// cannot turn it into credit, which would be money out of nothing.
 ///
 /// ```
 /// use commet_core::invoice::Totals;
