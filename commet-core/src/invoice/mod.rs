@@ -27,13 +27,21 @@
 //! returns [`InvoiceError::IllegalTransition`] and changes nothing. Every method checks
 //! everything before it changes anything, so an error always leaves the invoice as it was.
 //!
+//! The dates a status carries (issued and due, paid, voided, written off) live with that status
+//! inside the invoice, so a draft cannot have a due date nor an outstanding invoice a payment
+//! date; [`InvoiceRecord`] spells them out as optional columns for stores, and
+//! [`Invoice::from_record`] refuses any combination the lifecycle cannot produce. The amount
+//! paid is the amount due once `paid`, and zero before: there are no partial payments.
+//!
 //! Timestamps are the `now` the caller passes (nothing here reads a clock). They are not
 //! required to be in order, because on several workers clocks can disagree by a little; only
 //! `due_at >= issued_at`, which come from the same call, is enforced.
 
 mod builder;
+mod lifecycle;
 mod line;
 mod numbering;
+mod record;
 mod status;
 mod totals;
 
@@ -49,10 +57,13 @@ pub use numbering::{
     DEFAULT_PADDING, DEFAULT_PREFIX, InvoiceNumber, MAX_NUMBER_CHARS, MAX_PADDING,
     MAX_PREFIX_CHARS, NumberSeries,
 };
+pub use record::InvoiceRecord;
 pub use status::{InvoiceStatus, InvoiceTrigger, transition};
 pub use totals::Totals;
 
 pub(crate) use builder::{check_items, item_charge};
+
+use lifecycle::{Issued, Lifecycle};
 
 use crate::calendar::{Interval, Period};
 use crate::ids::{CustomerId, InvoiceId, SubscriptionId};
@@ -294,78 +305,15 @@ pub struct Invoice {
     customer: CustomerId,
     subscription: Option<SubscriptionId>,
     currency: Currency,
-    status: InvoiceStatus,
+    lifecycle: Lifecycle,
     kind: InvoiceKind,
     period: Option<Period>,
     created_at: DateTime<Utc>,
-    issued_at: Option<DateTime<Utc>>,
-    due_at: Option<DateTime<Utc>>,
     lines: Vec<LineItem>,
     totals: Totals,
-    amount_paid: Money,
-    paid_at: Option<DateTime<Utc>>,
-    voided_at: Option<DateTime<Utc>>,
-    marked_uncollectible_at: Option<DateTime<Utc>>,
     memo: Option<String>,
     metadata: BTreeMap<String, String>,
     version: u64,
-}
-
-/// An invoice as plain data: what a store keeps in its columns, and the serde form. Every field
-/// is public and nothing is checked until [`Invoice::from_record`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InvoiceRecord {
-    /// The id.
-    pub id: InvoiceId,
-    /// The number; `None` on drafts.
-    pub number: Option<String>,
-    /// Who pays.
-    pub customer: CustomerId,
-    /// The subscription billed, if any.
-    pub subscription: Option<SubscriptionId>,
-    /// The currency of every amount.
-    pub currency: Currency,
-    /// The lifecycle status.
-    pub status: InvoiceStatus,
-    /// Why it was issued.
-    pub kind: InvoiceKind,
-    /// The billing period covered, if any.
-    pub period: Option<Period>,
-    /// When it was made.
-    pub created_at: DateTime<Utc>,
-    /// When it was finalized; `None` exactly on drafts.
-    pub issued_at: Option<DateTime<Utc>>,
-    /// When payment is due; `None` exactly on drafts.
-    pub due_at: Option<DateTime<Utc>>,
-    /// The lines, in order.
-    pub lines: Vec<LineRecord>,
-    /// The sum of the line amounts.
-    pub subtotal: Money,
-    /// The invoice-level discount.
-    pub discount: Money,
-    /// The invoice-level tax.
-    pub tax: Money,
-    /// `subtotal - discount + tax`.
-    pub total: Money,
-    /// The customer credit consumed.
-    pub credit_applied: Money,
-    /// `max(total, 0) - credit_applied`.
-    pub amount_due: Money,
-    /// The amount due once paid; zero before.
-    pub amount_paid: Money,
-    /// When it was paid; `Some` exactly when `paid`.
-    pub paid_at: Option<DateTime<Utc>>,
-    /// When it was voided; `Some` exactly when `void`.
-    pub voided_at: Option<DateTime<Utc>>,
-    /// When it was written off; `Some` when `uncollectible`, and kept if it is later paid or
-    /// voided.
-    pub marked_uncollectible_at: Option<DateTime<Utc>>,
-    /// A note shown on the invoice.
-    pub memo: Option<String>,
-    /// Integrator key-value pairs.
-    pub metadata: BTreeMap<String, String>,
-    /// The store's version of the row.
-    pub version: u64,
 }
 
 impl Invoice {
@@ -383,92 +331,16 @@ impl Invoice {
             customer: new.customer,
             subscription: new.subscription,
             currency: new.currency,
-            status: InvoiceStatus::Draft,
+            lifecycle: Lifecycle::Draft,
             kind: new.kind,
             period: new.period,
             created_at: new.created_at,
-            issued_at: None,
-            due_at: None,
             lines: Vec::new(),
             totals: Totals::zero(new.currency),
-            amount_paid: Money::zero(new.currency),
-            paid_at: None,
-            voided_at: None,
-            marked_uncollectible_at: None,
             memo: new.memo,
             metadata: new.metadata,
             version: 0,
         })
-    }
-
-    /// Rebuild an invoice from its plain-data form, refusing anything inconsistent: a line in
-    /// another currency, totals that do not follow from the lines
-    /// ([`InvoiceError::TotalsMismatch`]), a number on a draft, timestamps or an amount paid
-    /// that do not fit the status (naming the field).
-    pub fn from_record(record: InvoiceRecord) -> Result<Invoice, InvoiceError> {
-        check_header(record.kind, record.subscription, record.period)?;
-        check_memo(record.memo.as_deref())?;
-        check_metadata(&record.metadata)?;
-        let currency = record.currency;
-        let lines = rebuild_lines(record.lines, currency)?;
-        let totals = check_stored_totals(
-            currency,
-            &lines,
-            &StoredTotals {
-                subtotal: record.subtotal,
-                discount: record.discount,
-                tax: record.tax,
-                total: record.total,
-                credit_applied: record.credit_applied,
-                amount_due: record.amount_due,
-                amount_paid: record.amount_paid,
-            },
-        )?;
-        let number = match (record.status, record.number) {
-            (_, None) => None,
-            (InvoiceStatus::Draft, Some(_)) => {
-                return Err(InvalidField::new("number", "a draft has no number").into());
-            }
-            (_, Some(number)) => Some(InvoiceNumber::new(number)?),
-        };
-        check_status_fields(&StatusFields {
-            status: record.status,
-            issued_at: record.issued_at,
-            due_at: record.due_at,
-            paid_at: record.paid_at,
-            voided_at: record.voided_at,
-            marked_uncollectible_at: record.marked_uncollectible_at,
-            amount_paid: record.amount_paid,
-            amount_due: totals.amount_due(),
-        })?;
-        Ok(Invoice {
-            id: record.id,
-            number,
-            customer: record.customer,
-            subscription: record.subscription,
-            currency,
-            status: record.status,
-            kind: record.kind,
-            period: record.period,
-            created_at: record.created_at,
-            issued_at: record.issued_at,
-            due_at: record.due_at,
-            lines,
-            totals,
-            amount_paid: record.amount_paid,
-            paid_at: record.paid_at,
-            voided_at: record.voided_at,
-            marked_uncollectible_at: record.marked_uncollectible_at,
-            memo: record.memo,
-            metadata: record.metadata,
-            version: record.version,
-        })
-    }
-
-    /// The plain-data form, for stores.
-    #[must_use]
-    pub fn to_record(&self) -> InvoiceRecord {
-        InvoiceRecord::from(self.clone())
     }
 
     // ---- draft edits ----------------------------------------------------------------------
@@ -483,9 +355,10 @@ impl Invoice {
                 actual: line.currency(),
             });
         }
-        let mut lines = self.lines.clone();
-        lines.push(line);
-        self.replace_lines(lines)
+        self.lines.push(line);
+        self.recompute().inspect_err(|_| {
+            self.lines.pop();
+        })
     }
 
     /// Remove and return the line at `index` (drafts only), recomputing the totals. Refused
@@ -496,10 +369,14 @@ impl Invoice {
         if index >= len {
             return Err(InvoiceError::NoSuchLine { index, len });
         }
-        let mut lines = self.lines.clone();
-        let removed = lines.remove(index);
-        self.replace_lines(lines)?;
-        Ok(removed)
+        let removed = self.lines.remove(index);
+        match self.recompute() {
+            Ok(()) => Ok(removed),
+            Err(error) => {
+                self.lines.insert(index, removed);
+                Err(error)
+            }
+        }
     }
 
     /// Set the invoice-level discount (drafts only): zero or more, at most the subtotal.
@@ -597,20 +474,12 @@ impl Invoice {
         now: DateTime<Utc>,
         due_at: DateTime<Utc>,
     ) -> Result<(), InvoiceError> {
-        let next = transition(self.status, InvoiceTrigger::Finalize)?;
+        let next = transition(self.status(), InvoiceTrigger::Finalize)?;
         if self.lines.is_empty() {
             return Err(InvoiceError::NoLines);
         }
-        if due_at < now {
-            return Err(InvalidField::new(
-                "due_at",
-                format_args!("{due_at} is before the issue date {now}"),
-            )
-            .into());
-        }
-        self.status = next;
-        self.issued_at = Some(now);
-        self.due_at = Some(due_at);
+        let issue = Issued::new(now, due_at)?;
+        self.lifecycle = self.lifecycle.moved(next, now, issue);
         Ok(())
     }
 
@@ -633,7 +502,7 @@ impl Invoice {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn assign_number(&mut self, number: InvoiceNumber) -> Result<(), InvoiceError> {
-        if self.status == InvoiceStatus::Draft {
+        if self.status() == InvoiceStatus::Draft {
             return Err(InvoiceError::NotFinalized);
         }
         if let Some(existing) = &self.number {
@@ -671,16 +540,14 @@ impl Invoice {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn mark_paid(&mut self, now: DateTime<Utc>, amount: Money) -> Result<(), InvoiceError> {
-        let next = transition(self.status, InvoiceTrigger::Pay)?;
+        let next = transition(self.status(), InvoiceTrigger::Pay)?;
         if amount != self.totals.amount_due() {
             return Err(InvoiceError::PaymentMismatch {
                 expected: self.totals.amount_due(),
                 actual: amount,
             });
         }
-        self.status = next;
-        self.amount_paid = amount;
-        self.paid_at = Some(now);
+        self.move_to(next, now);
         Ok(())
     }
 
@@ -699,9 +566,8 @@ impl Invoice {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn void(&mut self, now: DateTime<Utc>) -> Result<(), InvoiceError> {
-        let next = transition(self.status, InvoiceTrigger::Void)?;
-        self.status = next;
-        self.voided_at = Some(now);
+        let next = transition(self.status(), InvoiceTrigger::Void)?;
+        self.move_to(next, now);
         Ok(())
     }
 
@@ -724,9 +590,8 @@ impl Invoice {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn mark_uncollectible(&mut self, now: DateTime<Utc>) -> Result<(), InvoiceError> {
-        let next = transition(self.status, InvoiceTrigger::MarkUncollectible)?;
-        self.status = next;
-        self.marked_uncollectible_at = Some(now);
+        let next = transition(self.status(), InvoiceTrigger::MarkUncollectible)?;
+        self.move_to(next, now);
         Ok(())
     }
 
@@ -778,7 +643,7 @@ impl Invoice {
     /// The lifecycle status.
     #[must_use]
     pub fn status(&self) -> InvoiceStatus {
-        self.status
+        self.lifecycle.status()
     }
 
     /// Why it was issued.
@@ -802,13 +667,13 @@ impl Invoice {
     /// When it was finalized.
     #[must_use]
     pub fn issued_at(&self) -> Option<DateTime<Utc>> {
-        self.issued_at
+        self.lifecycle.dates().issued_at
     }
 
     /// When payment is due.
     #[must_use]
     pub fn due_at(&self) -> Option<DateTime<Utc>> {
-        self.due_at
+        self.lifecycle.dates().due_at
     }
 
     /// The lines, in order.
@@ -862,25 +727,31 @@ impl Invoice {
     /// What was paid: the amount due once `paid`, zero before.
     #[must_use]
     pub fn amount_paid(&self) -> Money {
-        self.amount_paid
+        match self.lifecycle {
+            Lifecycle::Paid { .. } => self.totals.amount_due(),
+            Lifecycle::Draft
+            | Lifecycle::Outstanding { .. }
+            | Lifecycle::Uncollectible { .. }
+            | Lifecycle::Void { .. } => Money::zero(self.currency),
+        }
     }
 
     /// When it was paid.
     #[must_use]
     pub fn paid_at(&self) -> Option<DateTime<Utc>> {
-        self.paid_at
+        self.lifecycle.dates().paid_at
     }
 
     /// When it was voided.
     #[must_use]
     pub fn voided_at(&self) -> Option<DateTime<Utc>> {
-        self.voided_at
+        self.lifecycle.dates().voided_at
     }
 
     /// When it was written off.
     #[must_use]
     pub fn marked_uncollectible_at(&self) -> Option<DateTime<Utc>> {
-        self.marked_uncollectible_at
+        self.lifecycle.dates().marked_uncollectible_at
     }
 
     /// The note shown on the invoice.
@@ -898,159 +769,33 @@ impl Invoice {
     // ---- internals ------------------------------------------------------------------------
 
     fn ensure_draft(&self) -> Result<(), InvoiceError> {
-        if self.status == InvoiceStatus::Draft {
-            Ok(())
-        } else {
-            Err(InvoiceError::LinesFrozen {
-                status: self.status,
-            })
+        match self.status() {
+            InvoiceStatus::Draft => Ok(()),
+            status => Err(InvoiceError::LinesFrozen { status }),
         }
     }
 
-    /// Swap in new lines with their totals, or change nothing.
-    fn replace_lines(&mut self, lines: Vec<LineItem>) -> Result<(), InvoiceError> {
-        let totals = Totals::compute(
+    /// Move to `next`, which [`transition`] decided, at `now` (not for finalizing, which also
+    /// sets the due date).
+    fn move_to(&mut self, next: InvoiceStatus, now: DateTime<Utc>) {
+        // Only a draft lacks issue dates, and the table leads out of a draft only by
+        // finalizing, so these are never used.
+        self.lifecycle = self.lifecycle.moved(next, now, Issued::at(now));
+    }
+
+    /// Recompute the totals after the lines changed, keeping the discount, the tax and at most
+    /// the credit applied so far. On error the totals are unchanged (the caller restores the
+    /// lines).
+    fn recompute(&mut self) -> Result<(), InvoiceError> {
+        self.totals = Totals::compute(
             self.currency,
-            &lines,
+            &self.lines,
             self.totals.discount(),
             self.totals.tax(),
             self.totals.credit_applied(),
         )?;
-        self.lines = lines;
-        self.totals = totals;
         Ok(())
     }
-}
-
-impl TryFrom<InvoiceRecord> for Invoice {
-    type Error = InvoiceError;
-
-    fn try_from(record: InvoiceRecord) -> Result<Self, Self::Error> {
-        Invoice::from_record(record)
-    }
-}
-
-impl From<Invoice> for InvoiceRecord {
-    fn from(invoice: Invoice) -> Self {
-        InvoiceRecord {
-            id: invoice.id,
-            number: invoice.number.map(String::from),
-            customer: invoice.customer,
-            subscription: invoice.subscription,
-            currency: invoice.currency,
-            status: invoice.status,
-            kind: invoice.kind,
-            period: invoice.period,
-            created_at: invoice.created_at,
-            issued_at: invoice.issued_at,
-            due_at: invoice.due_at,
-            lines: invoice.lines.into_iter().map(LineRecord::from).collect(),
-            subtotal: invoice.totals.subtotal(),
-            discount: invoice.totals.discount(),
-            tax: invoice.totals.tax(),
-            total: invoice.totals.total(),
-            credit_applied: invoice.totals.credit_applied(),
-            amount_due: invoice.totals.amount_due(),
-            amount_paid: invoice.amount_paid,
-            paid_at: invoice.paid_at,
-            voided_at: invoice.voided_at,
-            marked_uncollectible_at: invoice.marked_uncollectible_at,
-            memo: invoice.memo,
-            metadata: invoice.metadata,
-            version: invoice.version,
-        }
-    }
-}
-
-/// Rebuild stored lines, naming the line in errors, and check their currency.
-fn rebuild_lines(
-    records: Vec<LineRecord>,
-    currency: Currency,
-) -> Result<Vec<LineItem>, InvoiceError> {
-    records
-        .into_iter()
-        .enumerate()
-        .map(|(index, record)| {
-            let line = LineItem::from_record(record).map_err(|error| match error {
-                InvoiceError::Invalid(invalid) => {
-                    InvoiceError::Invalid(invalid.within(&format!("lines[{index}]")))
-                }
-                other => other,
-            })?;
-            if line.currency() == currency {
-                Ok(line)
-            } else {
-                Err(InvoiceError::CurrencyMismatch {
-                    expected: currency,
-                    actual: line.currency(),
-                })
-            }
-        })
-        .collect()
-}
-
-/// The amounts a store keeps next to the lines.
-struct StoredTotals {
-    subtotal: Money,
-    discount: Money,
-    tax: Money,
-    total: Money,
-    credit_applied: Money,
-    amount_due: Money,
-    amount_paid: Money,
-}
-
-/// Recompute the totals from the lines and check the stored ones against them.
-fn check_stored_totals(
-    currency: Currency,
-    lines: &[LineItem],
-    stored: &StoredTotals,
-) -> Result<Totals, InvoiceError> {
-    for amount in [
-        stored.subtotal,
-        stored.total,
-        stored.credit_applied,
-        stored.amount_due,
-        stored.amount_paid,
-    ] {
-        if amount.currency() != currency {
-            return Err(InvoiceError::CurrencyMismatch {
-                expected: currency,
-                actual: amount.currency(),
-            });
-        }
-    }
-    if stored.credit_applied.is_negative() {
-        return Err(InvalidField::new("credit_applied", "must not be negative").into());
-    }
-    // Applying the stored credit as the available credit gives it back unchanged exactly when
-    // it is at most the total, which is the rule.
-    let totals = Totals::compute(
-        currency,
-        lines,
-        stored.discount,
-        stored.tax,
-        stored.credit_applied,
-    )?;
-    for (field, computed, stored) in [
-        ("subtotal", totals.subtotal(), stored.subtotal),
-        ("total", totals.total(), stored.total),
-        (
-            "credit_applied",
-            totals.credit_applied(),
-            stored.credit_applied,
-        ),
-        ("amount_due", totals.amount_due(), stored.amount_due),
-    ] {
-        if computed != stored {
-            return Err(InvoiceError::TotalsMismatch {
-                field,
-                computed,
-                stored,
-            });
-        }
-    }
-    Ok(totals)
 }
 
 fn check_header(
@@ -1102,80 +847,6 @@ fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<(), InvalidFiel
             false,
             MAX_METADATA_VALUE_CHARS,
         )?;
-    }
-    Ok(())
-}
-
-/// The fields whose presence the status decides.
-struct StatusFields {
-    status: InvoiceStatus,
-    issued_at: Option<DateTime<Utc>>,
-    due_at: Option<DateTime<Utc>>,
-    paid_at: Option<DateTime<Utc>>,
-    voided_at: Option<DateTime<Utc>>,
-    marked_uncollectible_at: Option<DateTime<Utc>>,
-    amount_paid: Money,
-    amount_due: Money,
-}
-
-fn check_status_fields(fields: &StatusFields) -> Result<(), InvalidField> {
-    use InvoiceStatus::{Draft, Outstanding, Paid, Uncollectible, Void};
-    let status = fields.status;
-    let presence = |field: &str, present: bool, expected: bool| {
-        if present == expected {
-            Ok(())
-        } else if expected {
-            Err(InvalidField::new(
-                field,
-                format_args!("an invoice that is {status} has one"),
-            ))
-        } else {
-            Err(InvalidField::new(
-                field,
-                format_args!("an invoice that is {status} has none"),
-            ))
-        }
-    };
-    let issued = status != Draft;
-    presence("issued_at", fields.issued_at.is_some(), issued)?;
-    presence("due_at", fields.due_at.is_some(), issued)?;
-    presence("paid_at", fields.paid_at.is_some(), status == Paid)?;
-    presence("voided_at", fields.voided_at.is_some(), status == Void)?;
-    // Kept once set: an uncollectible invoice may later be paid or voided.
-    match status {
-        Uncollectible => presence(
-            "marked_uncollectible_at",
-            fields.marked_uncollectible_at.is_some(),
-            true,
-        )?,
-        Draft | Outstanding => presence(
-            "marked_uncollectible_at",
-            fields.marked_uncollectible_at.is_some(),
-            false,
-        )?,
-        Paid | Void => {}
-    }
-    if let (Some(issued_at), Some(due_at)) = (fields.issued_at, fields.due_at) {
-        if due_at < issued_at {
-            return Err(InvalidField::new(
-                "due_at",
-                format_args!("{due_at} is before the issue date {issued_at}"),
-            ));
-        }
-    }
-    let expected_paid = if status == Paid {
-        fields.amount_due
-    } else {
-        Money::zero(fields.amount_due.currency())
-    };
-    if fields.amount_paid != expected_paid {
-        return Err(InvalidField::new(
-            "amount_paid",
-            format_args!(
-                "an invoice that is {status} has {expected_paid} paid, not {}",
-                fields.amount_paid
-            ),
-        ));
     }
     Ok(())
 }
