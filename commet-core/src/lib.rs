@@ -14,6 +14,9 @@
 //! | [`customer`] | [`Customer`](customer::Customer): contact details, payment method on file, credit per currency | works |
 //! | [`subscription`] | the lifecycle state machine: statuses, the transition table, commands, decisions, access | works |
 //! | [`event`] | typed events with Commet's wire names and fields, and the envelope | works |
+//! | [`invoice`] | [`Invoice`](invoice::Invoice) and its lifecycle, [`LineItem`](invoice::LineItem), [`Totals`](invoice::Totals) and customer credit, the recurring invoice of a period, [`NumberSeries`](invoice::NumberSeries) | works |
+//! | [`proration`] | plan-change previews: upgrade now with credit for unused time to the second, downgrade at period end | works |
+//! | [`dunning`] | [`DunningPolicy`](dunning::DunningPolicy): retry schedule, soft and hard declines, exhaustion | works |
 //!
 //! Bad input is always a typed error ([`InvalidField`] names the field), never a panic.
 //!
@@ -35,9 +38,12 @@ pub mod calendar;
 pub mod catalog;
 pub mod clock;
 pub mod customer;
+pub mod dunning;
 pub mod event;
 pub mod ids;
+pub mod invoice;
 pub mod money;
+pub mod proration;
 pub mod subscription;
 mod validation;
 
