@@ -9,8 +9,7 @@ use crate::InvalidField;
 use crate::event::payload::CustomerData;
 use crate::ids::CustomerId;
 use crate::money::{Currency, Money, MoneyError};
-use crate::subscription::check_metadata;
-use crate::validation::check_text;
+use crate::validation::{check_metadata, check_text};
 
 /// A customer: contact details, the payment method on file, and credit carried between invoices.
 ///
@@ -44,7 +43,7 @@ pub struct CustomerDetails {
     pub email: String,
     /// The customer's full name.
     pub full_name: Option<String>,
-    /// Free-form key/value pairs (at most 50; keys up to 40 and values up to 500 characters).
+    /// Free-form key/value pairs (at most 50; keys of 1 to 40 and values of up to 500 characters).
     pub metadata: BTreeMap<String, String>,
 }
 
@@ -276,11 +275,9 @@ impl Customer {
         self.version
     }
 
-    /// The same customer at another stored version: for stores, after a write.
-    #[must_use]
-    pub fn with_version(mut self, version: u64) -> Customer {
+    /// Set the stored version; for stores, which bump it on each write.
+    pub fn set_version(&mut self, version: u64) {
         self.version = version;
-        self
     }
 
     /// The `customer.created` / `customer.updated` event data.

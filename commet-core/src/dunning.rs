@@ -212,6 +212,28 @@ pub enum DunningStep {
     Exhausted(Exhaustion),
 }
 
+impl DunningStep {
+    /// The instant of the next dunning deadline: the retry, or the exhaustion of a hard decline.
+    /// `None` once exhausted.
+    #[must_use]
+    pub fn due_at(self) -> Option<DateTime<Utc>> {
+        match self {
+            DunningStep::RetryAt { at, .. } => Some(at),
+            DunningStep::WaitForPaymentMethod { exhausts_at } => Some(exhausts_at),
+            DunningStep::Exhausted(_) => None,
+        }
+    }
+
+    /// The next retry, if one is scheduled (what `retryAt` says on the wire).
+    #[must_use]
+    pub fn retry_at(self) -> Option<DateTime<Utc>> {
+        match self {
+            DunningStep::RetryAt { at, .. } => Some(at),
+            DunningStep::WaitForPaymentMethod { .. } | DunningStep::Exhausted(_) => None,
+        }
+    }
+}
+
 /// A retry schedule and an exhaustion policy.
 ///
 /// ```

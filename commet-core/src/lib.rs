@@ -50,7 +50,9 @@ mod validation;
 #[doc(hidden)]
 pub mod __fuzz;
 
-pub use validation::InvalidField;
+pub use validation::{
+    InvalidField, MAX_METADATA_ENTRIES, MAX_METADATA_KEY_CHARS, MAX_METADATA_VALUE_CHARS,
+};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

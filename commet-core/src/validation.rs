@@ -1,5 +1,6 @@
 //! The error every validator returns: which field, and what is wrong with it.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// A refused input value: the field it came in, and why. At an API edge this is a 400 whose
@@ -66,6 +67,39 @@ pub(crate) fn check_text(
             field,
             "must not contain control characters",
         ));
+    }
+    Ok(())
+}
+
+/// The most metadata entries an object may carry (as at Stripe).
+pub const MAX_METADATA_ENTRIES: usize = 50;
+/// The longest metadata key, in characters.
+pub const MAX_METADATA_KEY_CHARS: usize = 40;
+/// The longest metadata value, in characters.
+pub const MAX_METADATA_VALUE_CHARS: usize = 500;
+
+/// Check metadata, the integrator's key/value pairs on customers, subscriptions and invoices:
+/// at most 50 entries, keys of 1 to 40 characters, values of up to 500.
+pub(crate) fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<(), InvalidField> {
+    if metadata.len() > MAX_METADATA_ENTRIES {
+        return Err(InvalidField::new(
+            "metadata",
+            format_args!("at most {MAX_METADATA_ENTRIES} entries"),
+        ));
+    }
+    for (key, value) in metadata {
+        check_text("metadata", key, true, MAX_METADATA_KEY_CHARS).map_err(|invalid| {
+            InvalidField::new(
+                "metadata",
+                format_args!("key {:?}: {}", excerpt(key), invalid.reason),
+            )
+        })?;
+        check_text(
+            &format!("metadata.{}", excerpt(key)),
+            value,
+            false,
+            MAX_METADATA_VALUE_CHARS,
+        )?;
     }
     Ok(())
 }

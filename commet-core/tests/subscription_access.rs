@@ -3,8 +3,9 @@
 
 mod common;
 
+use commet_core::dunning::{Exhaustion, InvoiceOnExhaustion, SubscriptionOnExhaustion};
 use commet_core::subscription::{
-    Access, AccessPolicy, AccessReason, Command, Exhaustion, PastDueAccess, access,
+    Access, AccessPolicy, AccessReason, Command, PastDueAccess, access,
 };
 use common::{Catalog, utc};
 
@@ -108,11 +109,13 @@ fn past_due_grants_during_dunning_only_under_the_grace_policy() {
     // Exhausted but kept past due: no more grace.
     let exhausted = c.apply(
         &past_due,
-        &Command::ExhaustDunning(Exhaustion {
+        &Command::ExhaustDunning {
             final_failure: None,
-            cancel_subscription: false,
-            mark_uncollectible: true,
-        }),
+            policy: Exhaustion {
+                subscription: SubscriptionOnExhaustion::KeepPastDue,
+                invoice: InvoiceOnExhaustion::MarkUncollectible,
+            },
+        },
         utc(2024, 3, 1),
     );
     assert_eq!(

@@ -11,11 +11,14 @@ mod common;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use commet_core::catalog::Price;
+use commet_core::dunning::{
+    DunningStep, Exhaustion, InvoiceOnExhaustion, SubscriptionOnExhaustion,
+};
 use commet_core::event::{Event, EventKind};
 use commet_core::subscription::{
-    AdminUpdate, ChargeOutcome, CheckoutCompletion, Command, DunningNext, Exhaustion,
-    OpenInvoicePolicy, PaymentFailure, ScheduledCancellation, Settlement, Subscription,
-    SubscriptionError, SubscriptionState, SubscriptionStatus, Trigger, transition,
+    AdminUpdate, ChargeOutcome, CheckoutCompletion, Command, OpenInvoicePolicy, PaymentFailure,
+    ScheduledCancellation, Settlement, Subscription, SubscriptionError, SubscriptionState,
+    SubscriptionStatus, Trigger, transition,
 };
 use common::{Catalog, assert_events_round_trip};
 use proptest::prelude::*;
@@ -174,7 +177,7 @@ fn charge(
         Outcome::SoftDecline => ChargeOutcome::Failed(c.failed(now, "card_declined")),
         Outcome::HardDecline => {
             let mut failed = c.failed(now, "stolen_card");
-            failed.next = DunningNext::AwaitPaymentMethod {
+            failed.next = DunningStep::WaitForPaymentMethod {
                 exhausts_at: now + TimeDelta::days(7),
             };
             ChargeOutcome::Failed(failed)
@@ -204,7 +207,7 @@ fn command(c: &Catalog, subscription: &Subscription, op: Op, now: DateTime<Utc>)
         Op::RetryFailed(hard) => {
             let mut failed = c.failed(now, if hard { "lost_card" } else { "card_declined" });
             if hard {
-                failed.next = DunningNext::AwaitPaymentMethod {
+                failed.next = DunningStep::WaitForPaymentMethod {
                     exhausts_at: now + TimeDelta::days(3),
                 };
             }
@@ -213,14 +216,24 @@ fn command(c: &Catalog, subscription: &Subscription, op: Op, now: DateTime<Utc>)
         Op::Recover => Command::Recover {
             invoice: c.invoice(now, 5_000, "paid"),
         },
-        Op::Exhaust(final_failure, cancel, uncollectible) => Command::ExhaustDunning(Exhaustion {
+        Op::Exhaust(final_failure, cancel, uncollectible) => Command::ExhaustDunning {
             final_failure: final_failure.then(|| PaymentFailure {
                 code: "card_declined".into(),
                 message: "declined".into(),
             }),
-            cancel_subscription: cancel,
-            mark_uncollectible: uncollectible,
-        }),
+            policy: Exhaustion {
+                subscription: if cancel {
+                    SubscriptionOnExhaustion::Cancel
+                } else {
+                    SubscriptionOnExhaustion::KeepPastDue
+                },
+                invoice: if uncollectible {
+                    InvoiceOnExhaustion::MarkUncollectible
+                } else {
+                    InvoiceOnExhaustion::LeaveOutstanding
+                },
+            },
+        },
         Op::ScheduleCancel => Command::ScheduleCancellation {
             comment: Some("leaving".into()),
         },

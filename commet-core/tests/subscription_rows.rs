@@ -11,11 +11,14 @@ mod common;
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use commet_core::dunning::{
+    DunningStep, Exhaustion, InvoiceOnExhaustion, SubscriptionOnExhaustion,
+};
 use commet_core::event::{Event, EventKind};
 use commet_core::subscription::{
-    AdminUpdate, CancelReason, ChargeOutcome, CheckoutCompletion, Command, DunningNext, Exhaustion,
-    OpenInvoicePolicy, PaymentFailure, Settlement, Subscription, SubscriptionError,
-    SubscriptionState, SubscriptionStatus, Trigger, transition,
+    AdminUpdate, CancelReason, ChargeOutcome, CheckoutCompletion, Command, OpenInvoicePolicy,
+    PaymentFailure, Settlement, Subscription, SubscriptionError, SubscriptionState,
+    SubscriptionStatus, Trigger, transition,
 };
 use common::{Catalog, assert_events_round_trip, utc};
 
@@ -154,14 +157,16 @@ fn cases(c: &Catalog) -> Vec<(&'static str, Case)> {
             "dunning exhausted",
             (
                 c.past_due(),
-                Command::ExhaustDunning(Exhaustion {
+                Command::ExhaustDunning {
                     final_failure: Some(PaymentFailure {
                         code: "card_declined".into(),
                         message: "declined".into(),
                     }),
-                    cancel_subscription: true,
-                    mark_uncollectible: true,
-                }),
+                    policy: Exhaustion {
+                        subscription: SubscriptionOnExhaustion::Cancel,
+                        invoice: InvoiceOnExhaustion::MarkUncollectible,
+                    },
+                },
                 utc(2024, 3, 1),
             ),
         ),
@@ -169,11 +174,13 @@ fn cases(c: &Catalog) -> Vec<(&'static str, Case)> {
             "dunning exhausted, kept",
             (
                 c.past_due(),
-                Command::ExhaustDunning(Exhaustion {
+                Command::ExhaustDunning {
                     final_failure: None,
-                    cancel_subscription: false,
-                    mark_uncollectible: false,
-                }),
+                    policy: Exhaustion {
+                        subscription: SubscriptionOnExhaustion::KeepPastDue,
+                        invoice: InvoiceOnExhaustion::LeaveOutstanding,
+                    },
+                },
                 utc(2024, 3, 1),
             ),
         ),
@@ -568,11 +575,13 @@ fn exhaustion_cancels_with_its_reason_and_marks_the_invoice_uncollectible() {
     let invoice = state.dunning.invoice;
     let decision = past_due
         .decide(
-            &Command::ExhaustDunning(Exhaustion {
+            &Command::ExhaustDunning {
                 final_failure: None,
-                cancel_subscription: true,
-                mark_uncollectible: true,
-            }),
+                policy: Exhaustion {
+                    subscription: SubscriptionOnExhaustion::Cancel,
+                    invoice: InvoiceOnExhaustion::MarkUncollectible,
+                },
+            },
             &c.context(utc(2024, 3, 7)),
         )
         .unwrap();
@@ -597,7 +606,7 @@ fn a_hard_decline_awaits_a_new_payment_method_until_its_deadline() {
     let c = Catalog::new();
     let at = utc(2024, 2, 29);
     let mut failed = c.failed(at, "stolen_card");
-    failed.next = DunningNext::AwaitPaymentMethod {
+    failed.next = DunningStep::WaitForPaymentMethod {
         exhausts_at: at + TimeDelta::days(7),
     };
     let past_due = c.apply(
@@ -607,11 +616,13 @@ fn a_hard_decline_awaits_a_new_payment_method_until_its_deadline() {
     );
     assert_eq!(past_due.next_due_at(), Some(at + TimeDelta::days(7)));
     let early = past_due.decide(
-        &Command::ExhaustDunning(Exhaustion {
+        &Command::ExhaustDunning {
             final_failure: None,
-            cancel_subscription: true,
-            mark_uncollectible: true,
-        }),
+            policy: Exhaustion {
+                subscription: SubscriptionOnExhaustion::Cancel,
+                invoice: InvoiceOnExhaustion::MarkUncollectible,
+            },
+        },
         &c.context(at + TimeDelta::days(6)),
     );
     assert!(matches!(early, Err(SubscriptionError::NotDue { .. })));

@@ -68,16 +68,10 @@ use lifecycle::{Issued, Lifecycle};
 use crate::calendar::{Interval, Period};
 use crate::ids::{CustomerId, InvoiceId, SubscriptionId};
 use crate::money::{Currency, Money, MoneyError};
-use crate::validation::{InvalidField, check_text};
+use crate::validation::{InvalidField, check_metadata, check_text};
 
 /// The longest memo, in characters.
 pub const MAX_MEMO_CHARS: usize = 2_000;
-/// The most metadata entries an invoice may carry.
-pub const MAX_METADATA_ENTRIES: usize = 50;
-/// The longest metadata key, in characters.
-pub const MAX_METADATA_KEY_CHARS: usize = 40;
-/// The longest metadata value, in characters.
-pub const MAX_METADATA_VALUE_CHARS: usize = 500;
 
 /// Why an invoice could not be built, changed or rebuilt from storage.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -827,28 +821,6 @@ fn check_memo(memo: Option<&str>) -> Result<(), InvalidField> {
         Some(memo) => check_text("memo", memo, false, MAX_MEMO_CHARS),
         None => Ok(()),
     }
-}
-
-fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<(), InvalidField> {
-    if metadata.len() > MAX_METADATA_ENTRIES {
-        return Err(InvalidField::new(
-            "metadata",
-            format_args!("at most {MAX_METADATA_ENTRIES} entries"),
-        ));
-    }
-    for (key, value) in metadata {
-        check_text("metadata", key, true, MAX_METADATA_KEY_CHARS).map_err(|invalid| {
-            let key: String = key.chars().take(MAX_METADATA_KEY_CHARS).collect();
-            InvalidField::new("metadata", format_args!("key {key:?}: {}", invalid.reason))
-        })?;
-        check_text(
-            &format!("metadata.{key}"),
-            value,
-            false,
-            MAX_METADATA_VALUE_CHARS,
-        )?;
-    }
-    Ok(())
 }
 
 /// A one-line draft for the method examples. Not a public API.

@@ -9,12 +9,13 @@ use serde::{Deserialize, Serialize};
 use super::lifecycle::{Dates, Lifecycle};
 use super::{
     Invoice, InvoiceError, InvoiceKind, InvoiceNumber, InvoiceStatus, LineItem, LineRecord, Totals,
-    check_header, check_memo, check_metadata,
+    check_header, check_memo,
 };
 use crate::calendar::Period;
 use crate::ids::{CustomerId, InvoiceId, SubscriptionId};
 use crate::money::{Currency, Money};
 use crate::validation::InvalidField;
+use crate::validation::check_metadata;
 
 /// An invoice as plain data: what a store keeps in its columns, and the serde form. Every field
 /// is public and nothing is checked until [`Invoice::from_record`].

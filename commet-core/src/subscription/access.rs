@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Subscription;
-use super::state::{DunningNext, ScheduledCancellation, SubscriptionState};
+use super::state::{ScheduledCancellation, SubscriptionState};
+use crate::dunning::DunningStep;
 
 /// Whether a past-due subscription keeps access while dunning runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -117,15 +118,14 @@ pub fn access(subscription: &Subscription, now: DateTime<Utc>, policy: AccessPol
             active.period.end(),
         ),
         SubscriptionState::PastDue(past_due) => match (policy.past_due, past_due.dunning.next) {
-            (PastDueAccess::DuringDunning, DunningNext::RetryAt { at }) => {
+            (PastDueAccess::DuringDunning, DunningStep::RetryAt { at, .. }) => {
                 Access::grant(AccessReason::PastDueGrace, at)
             }
-            (PastDueAccess::DuringDunning, DunningNext::AwaitPaymentMethod { exhausts_at }) => {
+            (PastDueAccess::DuringDunning, DunningStep::WaitForPaymentMethod { exhausts_at }) => {
                 Access::grant(AccessReason::PastDueGrace, exhausts_at)
             }
-            (PastDueAccess::DuringDunning, DunningNext::Exhausted) | (PastDueAccess::Deny, _) => {
-                Access::deny(AccessReason::PastDue)
-            }
+            (PastDueAccess::DuringDunning, DunningStep::Exhausted(_))
+            | (PastDueAccess::Deny, _) => Access::deny(AccessReason::PastDue),
         },
         SubscriptionState::Draft => Access::deny(AccessReason::Draft),
         SubscriptionState::PendingPayment(_) => Access::deny(AccessReason::PendingPayment),

@@ -10,10 +10,14 @@ use serde::{Deserialize, Serialize};
 
 use super::PricedItems;
 use super::admin::AdminUpdate;
-use super::state::{DunningNext, PaymentFailure};
+use super::state::PaymentFailure;
 use super::transition::Trigger;
+use crate::InvalidField;
 use crate::calendar::Period;
+use crate::dunning::{DunningStep, Exhaustion, SubscriptionOnExhaustion};
 use crate::ids::{CustomerId, InvoiceId, SubscriptionId};
+use crate::invoice::LineKind;
+use crate::invoice::{Invoice, InvoiceStatus};
 use crate::money::Money;
 
 /// The invoice a transition settles or fails to collect, as events report it.
@@ -23,8 +27,8 @@ pub struct InvoiceSummary {
     pub id: InvoiceId,
     /// Its number, e.g. `INV-000042`.
     pub number: String,
-    /// Its status after the transition: `paid`, `outstanding` ...
-    pub status: String,
+    /// Its status.
+    pub status: InvoiceStatus,
     /// The sum of its lines.
     pub subtotal: Money,
     /// Its total.
@@ -45,6 +49,42 @@ pub struct InvoiceSummary {
     pub payment_id: Option<String>,
 }
 
+impl InvoiceSummary {
+    /// The summary of a numbered invoice (and the gateway's payment id, if it was charged). The
+    /// engine numbers an invoice in the commit that records the charge intent, before the
+    /// decision whose events name it, so events always carry real numbers.
+    pub fn of(
+        invoice: &Invoice,
+        payment_id: Option<String>,
+    ) -> Result<InvoiceSummary, InvalidField> {
+        let number = invoice.number().ok_or_else(|| {
+            InvalidField::new("invoice", "must be numbered before events can name it")
+        })?;
+        let credited = invoice
+            .lines()
+            .iter()
+            .filter(|line| line.kind() == LineKind::ProrationCredit)
+            .try_fold(Money::zero(invoice.currency()), |sum, line| {
+                sum.checked_sub(line.amount())
+            })
+            .map_err(|e| InvalidField::new("invoice", e))?;
+        Ok(InvoiceSummary {
+            id: invoice.id(),
+            number: number.as_str().to_owned(),
+            status: invoice.status(),
+            subtotal: invoice.subtotal(),
+            total: invoice.total(),
+            credited,
+            issued_at: invoice.issued_at().unwrap_or(invoice.created_at()),
+            due_at: invoice.due_at().unwrap_or(invoice.created_at()),
+            amount_due: invoice.amount_due(),
+            amount_paid: invoice.amount_paid(),
+            period: invoice.period(),
+            payment_id,
+        })
+    }
+}
+
 /// How a transition that bills a period is settled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "invoice", rename_all = "snake_case")]
@@ -63,8 +103,10 @@ pub struct FailedCharge {
     pub invoice: InvoiceSummary,
     /// Why.
     pub failure: PaymentFailure,
-    /// The next step, from the engine's dunning policy.
-    pub next: DunningNext,
+    /// The next step, from the engine's dunning policy: a retry or waiting for a new payment
+    /// method (when the policy says exhausted, pass `WaitForPaymentMethod` with the deadline
+    /// `now` and exhaust dunning in the same commit).
+    pub next: DunningStep,
     /// Where the customer can pay or update the payment method.
     pub recovery_url: Option<String>,
 }
@@ -97,18 +139,6 @@ pub enum CheckoutCompletion {
         /// When the trial ends.
         ends_at: DateTime<Utc>,
     },
-}
-
-/// What dunning exhaustion does (from the engine's dunning policy).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Exhaustion {
-    /// The failure of the last retry, if exhaustion follows one (`None`: a hard decline waited
-    /// for a new payment method until the deadline).
-    pub final_failure: Option<PaymentFailure>,
-    /// Cancel the subscription (`true`, the default policy) or keep it past due.
-    pub cancel_subscription: bool,
-    /// Mark the invoice uncollectible (`true`, the default policy) or leave it outstanding.
-    pub mark_uncollectible: bool,
 }
 
 /// A change of the subscription's items.
@@ -183,7 +213,13 @@ pub enum Command {
         invoice: InvoiceSummary,
     },
     /// The last retry failed, or a hard decline's deadline passed.
-    ExhaustDunning(Exhaustion),
+    ExhaustDunning {
+        /// The failure of the last retry, if exhaustion follows one (`None`: a hard decline
+        /// waited for a new payment method until the deadline).
+        final_failure: Option<PaymentFailure>,
+        /// What the dunning policy does on exhaustion.
+        policy: Exhaustion,
+    },
     /// Cancel at the end of the period (or trial).
     ScheduleCancellation {
         /// A note.
@@ -249,10 +285,10 @@ impl Command {
             Command::Renew(ChargeOutcome::Failed(_)) => Trigger::RenewalFailed,
             Command::RetryFailed(_) => Trigger::RetryFailed,
             Command::Recover { .. } => Trigger::PaymentRecovered,
-            Command::ExhaustDunning(exhaustion) if exhaustion.cancel_subscription => {
-                Trigger::DunningExhausted
-            }
-            Command::ExhaustDunning(_) => Trigger::DunningExhaustedKeptPastDue,
+            Command::ExhaustDunning { policy, .. } => match policy.subscription {
+                SubscriptionOnExhaustion::Cancel => Trigger::DunningExhausted,
+                SubscriptionOnExhaustion::KeepPastDue => Trigger::DunningExhaustedKeptPastDue,
+            },
             Command::ScheduleCancellation { .. } => Trigger::ScheduleCancellation,
             Command::RevokeCancellation => Trigger::RevokeCancellation,
             Command::ApplyScheduledCancellation => Trigger::ScheduledCancellationTakesEffect,
@@ -274,5 +310,35 @@ pub(super) fn settled(settlement: &Settlement) -> Option<&InvoiceSummary> {
     match settlement {
         Settlement::Invoice(invoice) => Some(invoice),
         Settlement::Free => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::invoice::NumberSeries;
+
+    #[test]
+    fn a_summary_needs_a_numbered_invoice_and_copies_its_figures() {
+        let now = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
+        let mut invoice = crate::invoice::__doc_invoice().unwrap();
+        assert_eq!(
+            InvoiceSummary::of(&invoice, None).unwrap_err().field,
+            "invoice"
+        );
+        invoice.finalize(now, now).unwrap();
+        invoice
+            .assign_number(NumberSeries::default().allocate().unwrap())
+            .unwrap();
+        invoice.mark_paid(now, invoice.amount_due()).unwrap();
+        let summary = InvoiceSummary::of(&invoice, Some("pay_1".into())).unwrap();
+        assert_eq!(summary.number, "INV-000001");
+        assert_eq!(summary.status, InvoiceStatus::Paid);
+        assert_eq!(summary.total, invoice.total());
+        assert_eq!(summary.amount_paid, invoice.amount_due());
+        assert_eq!(summary.credited, Money::zero(invoice.currency()));
+        assert_eq!(summary.issued_at, now);
     }
 }

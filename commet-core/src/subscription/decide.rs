@@ -10,21 +10,22 @@ use serde::{Deserialize, Serialize};
 
 use super::admin;
 use super::command::{
-    ChargeOutcome, CheckoutCompletion, CheckoutOffer, Command, Exhaustion, FailedCharge,
-    InvoiceSummary, NewSubscription, PlanChange, Settlement, settled,
+    ChargeOutcome, CheckoutCompletion, CheckoutOffer, Command, FailedCharge, InvoiceSummary,
+    NewSubscription, PlanChange, Settlement, settled,
 };
 use super::events::{self, EventContext, FailureContext};
 use super::state::{
-    Active, CancelReason, Canceled, Dunning, DunningNext, PastDue, Paused, PendingPayment,
+    Active, CancelReason, Canceled, Dunning, PastDue, Paused, PaymentFailure, PendingPayment,
     ScheduledCancellation, ScheduledPlanChange, SubscriptionState, Trialing,
 };
 use super::transition::{IllegalTransition, Transition, Trigger, transition};
-use super::{Subscription, SubscriptionItem, check_metadata};
+use super::{Subscription, SubscriptionItem};
 use crate::InvalidField;
 use crate::calendar::{BillingCycle, CalendarError, Interval, Period};
 use crate::catalog::Plan;
+use crate::dunning::{DunningStep, Exhaustion, InvoiceOnExhaustion, SubscriptionOnExhaustion};
 use crate::ids::InvoiceId;
-use crate::validation::check_text;
+use crate::validation::{check_metadata, check_text};
 
 /// Why a command was refused. The subscription is unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -218,7 +219,10 @@ impl Subscription {
             Command::Renew(outcome) => self.renew(outcome, now)?,
             Command::RetryFailed(failed) => self.retry_failed(failed, now)?,
             Command::Recover { invoice } => self.recover(invoice)?,
-            Command::ExhaustDunning(exhaustion) => self.exhaust_dunning(exhaustion, now)?,
+            Command::ExhaustDunning {
+                final_failure,
+                policy,
+            } => self.exhaust_dunning(final_failure.as_ref(), *policy, now)?,
             Command::ScheduleCancellation { comment } => {
                 self.schedule_cancellation(comment.as_deref(), now)?
             }
@@ -416,7 +420,8 @@ impl Subscription {
 
     fn exhaust_dunning<'a>(
         &self,
-        exhaustion: &Exhaustion,
+        final_failure: Option<&PaymentFailure>,
+        policy: Exhaustion,
         now: DateTime<Utc>,
     ) -> Result<Step<'a>, SubscriptionError> {
         let SubscriptionState::PastDue(past_due) = &self.state else {
@@ -431,22 +436,24 @@ impl Subscription {
             })?;
         due(due_at, now)?;
         let mut dunning = past_due.dunning.clone();
-        if let Some(failure) = &exhaustion.final_failure {
+        if let Some(failure) = final_failure {
             dunning.failed_attempts = dunning.failed_attempts.saturating_add(1);
             dunning.last_failure = failure.clone();
         }
-        dunning.next = DunningNext::Exhausted;
-        let mut step = Step::new(if exhaustion.cancel_subscription {
-            canceled(now, CancelReason::DunningExhausted, None)
-        } else {
-            SubscriptionState::PastDue(PastDue {
+        dunning.next = DunningStep::Exhausted(policy);
+        let mut step = Step::new(match policy.subscription {
+            SubscriptionOnExhaustion::Cancel => canceled(now, CancelReason::DunningExhausted, None),
+            SubscriptionOnExhaustion::KeepPastDue => SubscriptionState::PastDue(PastDue {
                 dunning: dunning.clone(),
                 ..past_due.clone()
-            })
+            }),
         });
-        if exhaustion.mark_uncollectible {
-            step.actions
-                .push(InvoiceAction::MarkUncollectible(dunning.invoice));
+        match policy.invoice {
+            InvoiceOnExhaustion::MarkUncollectible => {
+                step.actions
+                    .push(InvoiceAction::MarkUncollectible(dunning.invoice));
+            }
+            InvoiceOnExhaustion::LeaveOutstanding => {}
         }
         step.facts.exhausted = Some(dunning);
         Ok(step)
@@ -728,14 +735,22 @@ fn not_yet_effective(
     }
 }
 
-fn check_next(next: DunningNext, now: DateTime<Utc>) -> Result<(), SubscriptionError> {
-    match next.due_at() {
-        Some(at) if at <= now => Err(InvalidField::new(
-            "next_retry_at",
-            "the next dunning step must be in the future",
-        )
-        .into()),
-        _ => Ok(()),
+/// The step recorded after a failed charge must lie ahead: a retry after now, or a deadline
+/// at or after now (at now when the policy has no retry left: exhausted in the same commit).
+fn check_next(next: DunningStep, now: DateTime<Utc>) -> Result<(), SubscriptionError> {
+    let invalid = |reason| Err(InvalidField::new("next", reason).into());
+    match next {
+        DunningStep::RetryAt { at, .. } if at <= now => {
+            invalid("the retry must be after the failure")
+        }
+        DunningStep::WaitForPaymentMethod { exhausts_at } if exhausts_at < now => {
+            invalid("the deadline must not be before the failure")
+        }
+        DunningStep::Exhausted(_) => invalid(
+            "an exhausted step is applied with ExhaustDunning; record the failure with \
+             WaitForPaymentMethod at now first",
+        ),
+        DunningStep::RetryAt { .. } | DunningStep::WaitForPaymentMethod { .. } => Ok(()),
     }
 }
 

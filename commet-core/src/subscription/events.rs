@@ -406,7 +406,7 @@ pub(super) fn invoice_data(invoice: &InvoiceSummary, subscription: &Subscription
     InvoiceData {
         invoice_id: invoice.id,
         invoice_number: invoice.number.clone(),
-        invoice_status: invoice.status.clone(),
+        invoice_status: invoice.status.as_str().to_owned(),
         period_start: invoice.period.map(|p| p.start()),
         period_end: invoice.period.map(|p| p.end()),
         issue_date: invoice.issued_at,

@@ -58,15 +58,14 @@ use serde::{Deserialize, Serialize};
 pub use access::{Access, AccessPolicy, AccessReason, PastDueAccess, access};
 pub use admin::{AdminUpdate, OpenInvoicePolicy};
 pub use command::{
-    ChargeOutcome, CheckoutCompletion, CheckoutOffer, Command, Exhaustion, FailedCharge,
-    InvoiceSummary, NewSubscription, PlanChange, Settlement,
+    ChargeOutcome, CheckoutCompletion, CheckoutOffer, Command, FailedCharge, InvoiceSummary,
+    NewSubscription, PlanChange, Settlement,
 };
 pub use decide::{Context, Decision, InvoiceAction, SubscriptionError};
 pub use item::{MAX_ITEMS, MAX_QUANTITY, PricedItems, SubscriptionItem};
 pub use state::{
-    Active, CancelReason, Canceled, Dunning, DunningNext, PastDue, Paused, PaymentFailure,
-    PendingPayment, ScheduledCancellation, ScheduledPlanChange, SubscriptionState,
-    TRIAL_REMINDER_LEAD, Trialing,
+    Active, CancelReason, Canceled, Dunning, PastDue, Paused, PaymentFailure, PendingPayment,
+    ScheduledCancellation, ScheduledPlanChange, SubscriptionState, TRIAL_REMINDER_LEAD, Trialing,
 };
 pub use status::SubscriptionStatus;
 pub use transition::{
@@ -75,9 +74,10 @@ pub use transition::{
 
 use crate::InvalidField;
 use crate::calendar::{BillingCycle, Interval, Period};
+use crate::dunning::DunningStep;
 use crate::ids::{CustomerId, SubscriptionId};
 use crate::money::Currency;
-use crate::validation::check_text;
+use crate::validation::check_metadata;
 
 /// A customer's subscription to one or more prices.
 ///
@@ -141,9 +141,6 @@ pub enum DueWork {
     /// Exhaust dunning (a hard decline awaited a new payment method in vain).
     DunningExhaustion,
 }
-
-/// The most metadata keys a subscription may carry, and their sizes (as at Stripe).
-pub const MAX_METADATA_KEYS: usize = 50;
 
 impl Subscription {
     /// Rebuild a subscription from its record, refusing inconsistent data with the field named.
@@ -237,11 +234,9 @@ impl Subscription {
         self.version
     }
 
-    /// The same subscription at another stored version: for stores, after a write.
-    #[must_use]
-    pub fn with_version(mut self, version: u64) -> Subscription {
+    /// Set the stored version; for stores, which bump it on each write.
+    pub fn set_version(&mut self, version: u64) {
         self.version = version;
-        self
     }
 
     /// The current billing period: the trial while trialing, the paid (or unpaid) period while
@@ -290,11 +285,11 @@ impl Subscription {
             }
             SubscriptionState::Active(active) => Some((active.period.end(), DueWork::PeriodEnd)),
             SubscriptionState::PastDue(past_due) => match past_due.dunning.next {
-                DunningNext::RetryAt { at } => Some((at, DueWork::DunningRetry)),
-                DunningNext::AwaitPaymentMethod { exhausts_at } => {
+                DunningStep::RetryAt { at, .. } => Some((at, DueWork::DunningRetry)),
+                DunningStep::WaitForPaymentMethod { exhausts_at } => {
                     Some((exhausts_at, DueWork::DunningExhaustion))
                 }
-                DunningNext::Exhausted => None,
+                DunningStep::Exhausted(_) => None,
             },
             SubscriptionState::Draft
             | SubscriptionState::Paused(_)
@@ -358,21 +353,6 @@ pub(crate) fn check_items(items: &[SubscriptionItem]) -> Result<(), InvalidField
                 "appears twice",
             ));
         }
-    }
-    Ok(())
-}
-
-/// Check metadata: at most 50 keys, keys of 1 to 40 and values of up to 500 characters.
-pub(crate) fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<(), InvalidField> {
-    if metadata.len() > MAX_METADATA_KEYS {
-        return Err(InvalidField::new(
-            "metadata",
-            format_args!("at most {MAX_METADATA_KEYS} keys are allowed"),
-        ));
-    }
-    for (key, value) in metadata {
-        check_text("metadata key", key, true, 40)?;
-        check_text(&format!("metadata[{key}]"), value, false, 500)?;
     }
     Ok(())
 }

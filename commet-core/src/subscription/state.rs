@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{SubscriptionItem, SubscriptionStatus};
 use crate::calendar::{BillingCycle, Interval, Period};
+use crate::dunning::{DunningStep, FailureHistory, classify};
 use crate::ids::InvoiceId;
 
 /// A subscription's status together with the data that only exists in that status.
@@ -120,45 +121,19 @@ pub struct Dunning {
     pub failed_attempts: u32,
     /// The most recent failure.
     pub last_failure: PaymentFailure,
-    /// What happens next.
-    pub next: DunningNext,
+    /// What happens next, as the engine's dunning policy decided: a retry, waiting for a new
+    /// payment method until a deadline, or (kept past due) exhausted.
+    pub next: DunningStep,
 }
 
-/// The next step of dunning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum DunningNext {
-    /// A retry is scheduled.
-    RetryAt {
-        /// When.
-        at: DateTime<Utc>,
-    },
-    /// A hard decline: no retry until the payment method changes; exhausted at `exhausts_at`.
-    AwaitPaymentMethod {
-        /// When dunning is exhausted if nothing changes.
-        exhausts_at: DateTime<Utc>,
-    },
-    /// Retries are exhausted and the policy keeps the subscription past due.
-    Exhausted,
-}
-
-impl DunningNext {
-    /// The instant of the next dunning deadline (a retry or exhaustion), if any.
+impl Dunning {
+    /// What the dunning policy needs to decide the next step.
     #[must_use]
-    pub fn due_at(self) -> Option<DateTime<Utc>> {
-        match self {
-            DunningNext::RetryAt { at } => Some(at),
-            DunningNext::AwaitPaymentMethod { exhausts_at } => Some(exhausts_at),
-            DunningNext::Exhausted => None,
-        }
-    }
-
-    /// The next retry, if one is scheduled (what `retryAt` says on the wire).
-    #[must_use]
-    pub fn retry_at(self) -> Option<DateTime<Utc>> {
-        match self {
-            DunningNext::RetryAt { at } => Some(at),
-            DunningNext::AwaitPaymentMethod { .. } | DunningNext::Exhausted => None,
+    pub fn history(&self) -> FailureHistory {
+        FailureHistory {
+            first_failed_at: self.first_failed_at,
+            failed_attempts: self.failed_attempts,
+            last_decline: classify(&self.last_failure.code),
         }
     }
 }

@@ -14,13 +14,15 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use commet_core::calendar::{Frequency, Interval};
 use commet_core::catalog::{NewPlan, NewPrice, Plan, Price, PricingModel};
+use commet_core::dunning::DunningStep;
 use commet_core::event::{Envelope, Mode};
 use commet_core::ids::{CustomerId, IdGenerator, InvoiceId, PlanId, PriceId, SubscriptionId};
+use commet_core::invoice::InvoiceStatus;
 use commet_core::money::{Money, UnitAmount};
 use commet_core::subscription::{
-    ChargeOutcome, CheckoutCompletion, CheckoutOffer, Command, Context, Decision, DunningNext,
-    FailedCharge, InvoiceSummary, NewSubscription, PaymentFailure, PlanChange, PricedItems,
-    Settlement, Subscription,
+    ChargeOutcome, CheckoutCompletion, CheckoutOffer, Command, Context, Decision, FailedCharge,
+    InvoiceSummary, NewSubscription, PaymentFailure, PlanChange, PricedItems, Settlement,
+    Subscription,
 };
 
 /// Midnight UTC on a date.
@@ -152,10 +154,15 @@ impl Catalog {
     pub fn invoice(&self, now: DateTime<Utc>, cents: i64, status: &str) -> InvoiceSummary {
         let usd = |minor| Money::from_minor(minor, commet_core::money::Currency::USD);
         let paid = status == "paid";
+        let status = if paid {
+            InvoiceStatus::Paid
+        } else {
+            InvoiceStatus::Outstanding
+        };
         InvoiceSummary {
             id: self.ids.next::<InvoiceId>(now),
             number: format!("INV-{cents:06}"),
-            status: status.into(),
+            status,
             subtotal: usd(cents),
             total: usd(cents),
             credited: usd(0),
@@ -183,8 +190,10 @@ impl Catalog {
                 code: code.into(),
                 message: "Your card was declined.".into(),
             },
-            next: DunningNext::RetryAt {
+            next: DunningStep::RetryAt {
                 at: now + TimeDelta::days(1),
+                attempt: 2,
+                last: false,
             },
             recovery_url: Some("https://billing.example.com/recover?token=r".into()),
         }
