@@ -40,11 +40,16 @@ pub mod clock;
 pub mod customer;
 pub mod dunning;
 pub mod event;
+pub mod idempotency;
 pub mod ids;
 pub mod invoice;
 pub mod money;
+pub mod payment;
 pub mod proration;
+pub mod store;
 pub mod subscription;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 mod validation;
 
 #[doc(hidden)]

@@ -1,13 +1,11 @@
 //! Access answers for every status, under both past-due policies.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use commet_core::dunning::{Exhaustion, InvoiceOnExhaustion, SubscriptionOnExhaustion};
 use commet_core::subscription::{
     Access, AccessPolicy, AccessReason, Command, PastDueAccess, access,
 };
-use common::{Catalog, utc};
+use commet_core::testkit::fixtures::{Catalog, utc};
 
 const GRACE: AccessPolicy = AccessPolicy {
     past_due: PastDueAccess::DuringDunning,

@@ -7,8 +7,6 @@
     clippy::indexing_slicing
 )]
 
-mod common;
-
 use chrono::{DateTime, TimeDelta, Utc};
 use commet_core::catalog::Price;
 use commet_core::dunning::{
@@ -20,7 +18,7 @@ use commet_core::subscription::{
     ScheduledCancellation, Settlement, Subscription, SubscriptionError, SubscriptionState,
     SubscriptionStatus, Trigger, transition,
 };
-use common::{Catalog, assert_events_round_trip};
+use commet_core::testkit::fixtures::{Catalog, assert_events_round_trip};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 

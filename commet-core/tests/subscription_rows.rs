@@ -6,8 +6,6 @@
     clippy::too_many_lines
 )]
 
-mod common;
-
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -20,7 +18,7 @@ use commet_core::subscription::{
     PaymentFailure, Settlement, Subscription, SubscriptionError, SubscriptionState,
     SubscriptionStatus, Trigger, transition,
 };
-use common::{Catalog, assert_events_round_trip, utc};
+use commet_core::testkit::fixtures::{Catalog, assert_events_round_trip, utc};
 
 /// One example per row: a subscription, a command and the instant to run it.
 type Case = (Subscription, Command, DateTime<Utc>);

@@ -1,50 +1,70 @@
-//! Fixtures shared by the subscription tests: a catalog, and subscriptions brought into each
-//! status through real commands.
-#![allow(
-    dead_code,
-    unreachable_pub,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::missing_panics_doc
-)]
+//! Fixtures: a small catalog, customers, and subscriptions, invoices, attempts and events in
+//! every state, all built through the real commands so they are always consistent.
+//!
+//! Ids come from a seeded [`IdGenerator`], so two fixture sets built alike are equal.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use commet_core::calendar::{Frequency, Interval};
-use commet_core::catalog::{NewPlan, NewPrice, Plan, Price, PricingModel};
-use commet_core::dunning::DunningStep;
-use commet_core::event::{Envelope, Mode};
-use commet_core::ids::{CustomerId, IdGenerator, InvoiceId, PlanId, PriceId, SubscriptionId};
-use commet_core::invoice::InvoiceStatus;
-use commet_core::money::{Money, UnitAmount};
-use commet_core::subscription::{
+
+use crate::calendar::{Frequency, Interval, Period};
+use crate::catalog::{NewPlan, NewPrice, Plan, Price, PricingModel};
+use crate::customer::{Customer, CustomerDetails};
+use crate::dunning::DunningStep;
+use crate::event::{DEFAULT_API_VERSION, Envelope, Event, Mode};
+use crate::idempotency::IdempotencyRecord;
+use crate::ids::{CustomerId, IdGenerator, InvoiceId, PlanId, PriceId, SubscriptionId};
+use crate::invoice::{Invoice, InvoiceStatus, NumberSeries, RecurringInvoice};
+use crate::money::{Currency, Money, RoundingPolicy, UnitAmount};
+use crate::payment::{AttemptStatus, ChargePurpose, PaymentAttempt};
+use crate::subscription::{
     ChargeOutcome, CheckoutCompletion, CheckoutOffer, Command, Context, Decision, FailedCharge,
     InvoiceSummary, NewSubscription, PaymentFailure, PlanChange, PricedItems, Settlement,
     Subscription,
 };
 
 /// Midnight UTC on a date.
+#[must_use]
 pub fn utc(y: i32, m: u32, d: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).unwrap()
 }
 
-/// A small catalog: basic 10 USD, pro 50 USD, pro with a 14-day trial, pro yearly, free, seats.
+/// A small catalog and builders for everything else.
+///
+/// Prices: `basic` 10 USD monthly, `pro` 50 USD monthly, `pro_trial` the same with a 14-day
+/// trial, `pro_yearly` 500 USD yearly, `free` 0 USD monthly, `seats` 12.50 USD per seat
+/// monthly, `euro` 45 EUR monthly.
 #[derive(Debug)]
 pub struct Catalog {
+    /// The id source (seeded: the same every time).
     pub ids: IdGenerator,
+    /// Basic, Pro, Free and Team.
     pub plans: Vec<Plan>,
+    /// 10 USD monthly.
     pub basic: Price,
+    /// 50 USD monthly.
     pub pro: Price,
+    /// 50 USD monthly with a 14-day trial.
     pub pro_trial: Price,
+    /// 500 USD yearly.
     pub pro_yearly: Price,
+    /// Free, monthly.
     pub free: Price,
+    /// 12.50 USD per seat monthly.
     pub seats: Price,
+    /// 45 EUR monthly.
     pub euro: Price,
 }
 
+impl Default for Catalog {
+    fn default() -> Self {
+        Catalog::new()
+    }
+}
+
 impl Catalog {
+    /// The catalog, with ids from a generator seeded with 1.
+    #[must_use]
     pub fn new() -> Catalog {
         let ids = IdGenerator::seeded(1);
         let at = utc(2023, 1, 1);
@@ -104,21 +124,10 @@ impl Catalog {
         }
     }
 
-    pub fn context(&self, now: DateTime<Utc>) -> Context<'_> {
-        Context {
-            now,
-            plans: &self.plans,
-            provider: Some("fake"),
-        }
-    }
-
-    pub fn items(&self, price: &Price) -> PricedItems {
-        let quantity = if price.id() == self.seats.id() { 3 } else { 1 };
-        PricedItems::new(&[(price.clone(), quantity)]).unwrap()
-    }
-
-    pub fn price(&self, id: PriceId) -> &Price {
-        [
+    /// Every price.
+    #[must_use]
+    pub fn prices(&self) -> Vec<&Price> {
+        vec![
             &self.basic,
             &self.pro,
             &self.pro_trial,
@@ -127,12 +136,36 @@ impl Catalog {
             &self.seats,
             &self.euro,
         ]
-        .into_iter()
-        .find(|price| price.id() == id)
-        .unwrap()
+    }
+
+    /// A decision context at `now` with this catalog's plans.
+    #[must_use]
+    pub fn context(&self, now: DateTime<Utc>) -> Context<'_> {
+        Context {
+            now,
+            plans: &self.plans,
+            provider: Some("fake"),
+        }
+    }
+
+    /// The items of a subscription to one price (3 seats for the per-seat price).
+    #[must_use]
+    pub fn items(&self, price: &Price) -> PricedItems {
+        let quantity = if price.id() == self.seats.id() { 3 } else { 1 };
+        PricedItems::new(&[(price.clone(), quantity)]).unwrap()
+    }
+
+    /// A price of this catalog by id.
+    #[must_use]
+    pub fn price(&self, id: PriceId) -> &Price {
+        self.prices()
+            .into_iter()
+            .find(|price| price.id() == id)
+            .unwrap()
     }
 
     /// True if every item of the subscription is free.
+    #[must_use]
     pub fn is_free(&self, subscription: &Subscription) -> bool {
         subscription
             .items()
@@ -140,29 +173,57 @@ impl Catalog {
             .all(|item| self.price(item.price).is_free())
     }
 
+    /// A customer numbered `n` (unique external id and e-mail per `n`), created at `now`.
+    #[must_use]
+    pub fn customer(&self, n: u32, now: DateTime<Utc>) -> Customer {
+        Customer::new(
+            self.ids.next(now),
+            CustomerDetails {
+                external_id: Some(format!("user_{n}")),
+                email: format!("user{n}@example.com"),
+                full_name: Some(format!("Customer {n}")),
+                metadata: BTreeMap::new(),
+            },
+            now,
+        )
+        .unwrap()
+    }
+
+    /// Customer `n`, but with the given id (to own a subscription built for that id).
+    #[must_use]
+    pub fn customer_with_id(&self, id: CustomerId, n: u32, now: DateTime<Utc>) -> Customer {
+        Customer::from_record(crate::customer::CustomerRecord {
+            id,
+            ..self.customer(n, now).to_record()
+        })
+        .unwrap()
+    }
+
+    /// A checkout offer (expiring two days after `now` if `expires`).
+    #[must_use]
     pub fn checkout(now: DateTime<Utc>, expires: bool) -> CheckoutOffer {
         CheckoutOffer {
             url: "https://billing.example.com/checkout/sub?token=t".into(),
-            amount: Money::from_minor(5_000, commet_core::money::Currency::USD),
+            amount: Money::from_minor(5_000, Currency::USD),
             expires_at: expires.then(|| now + TimeDelta::days(2)),
             success_url: Some("https://app.example.com/welcome".into()),
             cancel_url: None,
         }
     }
 
-    /// An invoice settled at `now` for `amount` cents.
+    /// The summary of a USD invoice of `cents`, paid or outstanding.
+    #[must_use]
     pub fn invoice(&self, now: DateTime<Utc>, cents: i64, status: &str) -> InvoiceSummary {
-        let usd = |minor| Money::from_minor(minor, commet_core::money::Currency::USD);
+        let usd = |minor| Money::from_minor(minor, Currency::USD);
         let paid = status == "paid";
-        let status = if paid {
-            InvoiceStatus::Paid
-        } else {
-            InvoiceStatus::Outstanding
-        };
         InvoiceSummary {
             id: self.ids.next::<InvoiceId>(now),
             number: format!("INV-{cents:06}"),
-            status,
+            status: if paid {
+                InvoiceStatus::Paid
+            } else {
+                InvoiceStatus::Outstanding
+            },
             subtotal: usd(cents),
             total: usd(cents),
             credited: usd(0),
@@ -175,6 +236,8 @@ impl Catalog {
         }
     }
 
+    /// How a subscription's next period is settled: free, or a paid 50 USD invoice.
+    #[must_use]
     pub fn settlement(&self, subscription: &Subscription, now: DateTime<Utc>) -> Settlement {
         if self.is_free(subscription) {
             Settlement::Free
@@ -183,6 +246,8 @@ impl Catalog {
         }
     }
 
+    /// A soft decline at `now`, retried a day later.
+    #[must_use]
     pub fn failed(&self, now: DateTime<Utc>, code: &str) -> FailedCharge {
         FailedCharge {
             invoice: self.invoice(now, 5_000, "outstanding"),
@@ -199,17 +264,33 @@ impl Catalog {
         }
     }
 
+    /// A change to one price.
+    #[must_use]
     pub fn change(&self, price: &Price) -> PlanChange {
         PlanChange {
             items: self.items(price),
         }
     }
 
+    /// Create a subscription to `price` for a new customer.
+    #[must_use]
     pub fn create(&self, price: &Price, draft: bool, now: DateTime<Utc>) -> Decision {
+        self.create_for(self.ids.next(now), price, draft, now)
+    }
+
+    /// Create a subscription to `price` for `customer`.
+    #[must_use]
+    pub fn create_for(
+        &self,
+        customer: CustomerId,
+        price: &Price,
+        draft: bool,
+        now: DateTime<Utc>,
+    ) -> Decision {
         Subscription::create(
             NewSubscription {
                 id: self.ids.next::<SubscriptionId>(now),
-                customer: self.ids.next::<CustomerId>(now),
+                customer,
                 items: self.items(price),
                 draft,
                 checkout: Some(Catalog::checkout(now, true)),
@@ -220,6 +301,8 @@ impl Catalog {
         .unwrap()
     }
 
+    /// Apply a command that must succeed.
+    #[must_use]
     pub fn apply(
         &self,
         subscription: &Subscription,
@@ -234,17 +317,31 @@ impl Catalog {
 
     // Subscriptions in each status, created on 2024-01-31 (a month end).
 
+    /// A draft.
+    #[must_use]
     pub fn draft(&self) -> Subscription {
         self.create(&self.pro, true, utc(2024, 1, 31)).subscription
     }
 
+    /// Waiting for checkout (expiring on Feb 2).
+    #[must_use]
     pub fn pending(&self) -> Subscription {
         self.create(&self.pro, false, utc(2024, 1, 31)).subscription
     }
 
+    /// Active on Pro from Jan 31: the period ends Feb 29.
+    #[must_use]
     pub fn active(&self) -> Subscription {
+        self.active_for(self.ids.next(utc(2024, 1, 31)))
+    }
+
+    /// Active on Pro from Jan 31, for `customer`.
+    #[must_use]
+    pub fn active_for(&self, customer: CustomerId) -> Subscription {
         let now = utc(2024, 1, 31);
-        let pending = self.pending();
+        let pending = self
+            .create_for(customer, &self.pro, false, now)
+            .subscription;
         self.apply(
             &pending,
             &Command::CompleteCheckout(CheckoutCompletion::Paid {
@@ -254,11 +351,15 @@ impl Catalog {
         )
     }
 
+    /// Active on the free plan from Jan 31.
+    #[must_use]
     pub fn free(&self) -> Subscription {
         self.create(&self.free, false, utc(2024, 1, 31))
             .subscription
     }
 
+    /// Trialing from Jan 31 to Feb 14.
+    #[must_use]
     pub fn trialing(&self) -> Subscription {
         let now = utc(2024, 1, 31);
         let pending = self.create(&self.pro_trial, false, now).subscription;
@@ -271,6 +372,8 @@ impl Catalog {
         )
     }
 
+    /// Past due since the Feb 29 renewal failed.
+    #[must_use]
     pub fn past_due(&self) -> Subscription {
         let at = utc(2024, 2, 29);
         self.apply(
@@ -280,10 +383,14 @@ impl Catalog {
         )
     }
 
+    /// Paused on Feb 10.
+    #[must_use]
     pub fn paused(&self) -> Subscription {
         self.apply(&self.active(), &Command::Pause, utc(2024, 2, 10))
     }
 
+    /// Canceled on Feb 10.
+    #[must_use]
     pub fn canceled(&self) -> Subscription {
         self.apply(
             &self.active(),
@@ -294,9 +401,87 @@ impl Catalog {
             utc(2024, 2, 10),
         )
     }
+
+    /// The finalized (outstanding, unnumbered) recurring invoice of `subscription` for
+    /// `period`.
+    #[must_use]
+    pub fn recurring_invoice(&self, subscription: &Subscription, period: Period) -> Invoice {
+        let items: Vec<(Price, u32)> = subscription
+            .items()
+            .iter()
+            .map(|item| (self.price(item.price).clone(), item.quantity))
+            .collect();
+        let mut invoice = RecurringInvoice {
+            id: self.ids.next(period.start()),
+            customer: subscription.customer(),
+            subscription: subscription.id(),
+            currency: subscription.currency(),
+            period,
+            items: &items,
+            created_at: period.start(),
+            available_credit: Money::zero(subscription.currency()),
+            policy: RoundingPolicy::default(),
+        }
+        .build()
+        .unwrap();
+        invoice
+            .finalize(period.start(), period.start() + TimeDelta::days(7))
+            .unwrap();
+        invoice
+    }
+
+    /// A pending attempt to charge `invoice`.
+    #[must_use]
+    pub fn attempt(&self, invoice: &Invoice, attempt: u32, now: DateTime<Utc>) -> PaymentAttempt {
+        PaymentAttempt {
+            id: self.ids.next(now),
+            invoice: invoice.id(),
+            customer: invoice.customer(),
+            subscription: invoice.subscription(),
+            purpose: ChargePurpose::Renewal,
+            attempt,
+            amount: invoice.amount_due(),
+            payment_method: Some("pm_card_visa".into()),
+            status: AttemptStatus::Pending,
+            created_at: now,
+            completed_at: None,
+            version: 0,
+        }
+    }
+
+    /// An envelope around `event` at `now`.
+    #[must_use]
+    pub fn envelope(&self, event: Event, now: DateTime<Utc>) -> Envelope {
+        Envelope {
+            id: self.ids.next(now),
+            timestamp: now,
+            organization_id: "org_test".into(),
+            mode: Mode::Sandbox,
+            api_version: DEFAULT_API_VERSION.into(),
+            event,
+        }
+    }
+
+    /// An idempotency record for `key`, live for a day from `now`.
+    #[must_use]
+    pub fn idempotency(key: &str, now: DateTime<Utc>) -> IdempotencyRecord {
+        IdempotencyRecord {
+            key: key.into(),
+            fingerprint: "create_customer:9f86d081".into(),
+            response: r#"{"id":"cus_01h455vb4pex5vsknk084sn02q"}"#.into(),
+            created_at: now,
+            expires_at: now + TimeDelta::days(1),
+        }
+    }
+
+    /// The default invoice number series.
+    #[must_use]
+    pub fn series() -> NumberSeries {
+        NumberSeries::default()
+    }
 }
 
-/// Every event of a decision survives its JSON envelope unchanged.
+/// Assert that every event of a decision survives its JSON envelope unchanged.
 pub fn assert_events_round_trip(decision: &Decision, ids: &IdGenerator, now: DateTime<Utc>) {
     for event in &decision.events {
         let envelope = Envelope {
@@ -304,7 +489,7 @@ pub fn assert_events_round_trip(decision: &Decision, ids: &IdGenerator, now: Dat
             timestamp: now,
             organization_id: "org_test".into(),
             mode: Mode::Sandbox,
-            api_version: commet_core::event::DEFAULT_API_VERSION.into(),
+            api_version: DEFAULT_API_VERSION.into(),
             event: event.clone(),
         };
         let json = envelope.to_json().unwrap();

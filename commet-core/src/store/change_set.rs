@@ -1,0 +1,368 @@
+//! The one thing a store writes: a [`ChangeSet`], atomically.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{EntityKind, StoreError};
+use crate::InvalidField;
+use crate::catalog::{Plan, Price};
+use crate::customer::Customer;
+use crate::event::Envelope;
+use crate::idempotency::IdempotencyRecord;
+use crate::ids::InvoiceId;
+use crate::invoice::{Invoice, InvoiceNumber, InvoiceStatus, NumberSeries};
+use crate::payment::PaymentAttempt;
+use crate::subscription::Subscription;
+
+/// The version a write expects to replace. There are no blind writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectedVersion {
+    /// The object must not exist yet.
+    New,
+    /// The stored object must be at exactly this version.
+    Exactly(u64),
+}
+
+impl ExpectedVersion {
+    /// The version a value was loaded at: 0 means never stored.
+    #[must_use]
+    pub fn of(version: u64) -> ExpectedVersion {
+        if version == 0 {
+            ExpectedVersion::New
+        } else {
+            ExpectedVersion::Exactly(version)
+        }
+    }
+
+    /// The version the object has after the write.
+    #[must_use]
+    pub fn next(self) -> u64 {
+        match self {
+            ExpectedVersion::New => 1,
+            ExpectedVersion::Exactly(version) => version.saturating_add(1),
+        }
+    }
+
+    /// Does a stored version (`None`: no row) satisfy this expectation?
+    #[must_use]
+    pub fn matches(self, stored: Option<u64>) -> bool {
+        match (self, stored) {
+            (ExpectedVersion::New, None) => true,
+            (ExpectedVersion::Exactly(expected), Some(actual)) => expected == actual,
+            (ExpectedVersion::New, Some(_)) | (ExpectedVersion::Exactly(_), None) => false,
+        }
+    }
+}
+
+impl fmt::Display for ExpectedVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExpectedVersion::New => f.write_str("a new object"),
+            ExpectedVersion::Exactly(version) => write!(f, "version {version}"),
+        }
+    }
+}
+
+/// An object a store keeps with a version.
+pub trait Versioned {
+    /// The kind, for errors.
+    const KIND: EntityKind;
+
+    /// The id, as text.
+    fn key(&self) -> String;
+
+    /// The version it was loaded at (0: never stored).
+    fn version(&self) -> u64;
+
+    /// Set the version; stores call this after a write.
+    fn set_version(&mut self, version: u64);
+}
+
+impl Versioned for Customer {
+    const KIND: EntityKind = EntityKind::Customer;
+    fn key(&self) -> String {
+        self.id().to_string()
+    }
+    fn version(&self) -> u64 {
+        Customer::version(self)
+    }
+    fn set_version(&mut self, version: u64) {
+        Customer::set_version(self, version);
+    }
+}
+
+impl Versioned for Subscription {
+    const KIND: EntityKind = EntityKind::Subscription;
+    fn key(&self) -> String {
+        self.id().to_string()
+    }
+    fn version(&self) -> u64 {
+        Subscription::version(self)
+    }
+    fn set_version(&mut self, version: u64) {
+        Subscription::set_version(self, version);
+    }
+}
+
+impl Versioned for Invoice {
+    const KIND: EntityKind = EntityKind::Invoice;
+    fn key(&self) -> String {
+        self.id().to_string()
+    }
+    fn version(&self) -> u64 {
+        Invoice::version(self)
+    }
+    fn set_version(&mut self, version: u64) {
+        Invoice::set_version(self, version);
+    }
+}
+
+impl Versioned for PaymentAttempt {
+    const KIND: EntityKind = EntityKind::PaymentAttempt;
+    fn key(&self) -> String {
+        self.id.to_string()
+    }
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn set_version(&mut self, version: u64) {
+        self.version = version;
+    }
+}
+
+/// A versioned write: the value, and the version it replaces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Put<T> {
+    /// The new value (its version field is set by the store).
+    pub value: T,
+    /// The version it replaces.
+    pub expected: ExpectedVersion,
+}
+
+impl<T: Versioned> Put<T> {
+    /// Write `value` over the version it was loaded at (a new object if 0).
+    #[must_use]
+    pub fn of(value: T) -> Put<T> {
+        let expected = ExpectedVersion::of(value.version());
+        Put { value, expected }
+    }
+
+    /// The stored value after the write: its version bumped.
+    #[must_use]
+    pub fn stored(&self) -> T
+    where
+        T: Clone,
+    {
+        let mut value = self.value.clone();
+        value.set_version(self.expected.next());
+        value
+    }
+
+    /// The conflict error for a stored version that does not match.
+    #[must_use]
+    pub fn conflict(&self, actual: Option<u64>) -> StoreError {
+        StoreError::Conflict {
+            kind: T::KIND,
+            id: self.value.key(),
+            expected: self.expected,
+            actual,
+        }
+    }
+}
+
+/// A write of an invoice, numbered from a series inside the commit if asked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvoiceWrite {
+    /// The write.
+    pub put: Put<Invoice>,
+    /// Number the invoice from this series in the commit: the store's stored series with this
+    /// prefix, or this one (its next value is where a new series starts) if none is stored.
+    /// The invoice must have left `draft` and have no number yet.
+    pub number_from: Option<NumberSeries>,
+}
+
+impl InvoiceWrite {
+    /// Write the invoice as it is.
+    #[must_use]
+    pub fn of(invoice: Invoice) -> InvoiceWrite {
+        InvoiceWrite {
+            put: Put::of(invoice),
+            number_from: None,
+        }
+    }
+
+    /// Write the invoice, numbered from `series` inside the commit.
+    #[must_use]
+    pub fn numbered(invoice: Invoice, series: NumberSeries) -> InvoiceWrite {
+        InvoiceWrite {
+            put: Put::of(invoice),
+            number_from: Some(series),
+        }
+    }
+}
+
+/// Everything one operation writes, committed atomically: every write carries the version it
+/// expects, and if any is stale nothing at all is written, events included.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChangeSet {
+    /// Customers.
+    pub customers: Vec<Put<Customer>>,
+    /// New plans (plans are never rewritten; codes are unique).
+    pub plans: Vec<Plan>,
+    /// New prices (prices are never rewritten: a new amount is a new price).
+    pub prices: Vec<Price>,
+    /// Subscriptions.
+    pub subscriptions: Vec<Put<Subscription>>,
+    /// Invoices, with their lines.
+    pub invoices: Vec<InvoiceWrite>,
+    /// Payment attempts.
+    pub payment_attempts: Vec<Put<PaymentAttempt>>,
+    /// Events for the outbox, in order; the store numbers them.
+    pub events: Vec<Envelope>,
+    /// Idempotency records to keep.
+    pub idempotency: Vec<IdempotencyRecord>,
+}
+
+/// What a commit assigned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitReceipt {
+    /// The outbox sequence numbers of the change set's events, in order: gap-free and strictly
+    /// increasing across all commits.
+    pub event_seqs: Vec<u64>,
+    /// The numbers given to invoices that asked for one, in the order of the change set.
+    pub invoice_numbers: Vec<(InvoiceId, InvoiceNumber)>,
+}
+
+/// What [`ChangeSet::assign_numbers`] gave out, for the store to persist.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Numbering {
+    /// The numbers given, in the order of the change set (for the receipt).
+    pub numbers: Vec<(InvoiceId, InvoiceNumber)>,
+    /// The series after allocation, to write back (one per prefix used).
+    pub series: Vec<NumberSeries>,
+}
+
+/// An event in the outbox, with its sequence number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// The position in the outbox: 1, 2, 3 ... without gaps.
+    pub seq: u64,
+    /// The event.
+    pub envelope: Envelope,
+}
+
+impl ChangeSet {
+    /// True if the change set writes nothing.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.customers.is_empty()
+            && self.plans.is_empty()
+            && self.prices.is_empty()
+            && self.subscriptions.is_empty()
+            && self.invoices.is_empty()
+            && self.payment_attempts.is_empty()
+            && self.events.is_empty()
+            && self.idempotency.is_empty()
+    }
+
+    /// Add another change set's writes after this one's.
+    pub fn extend(&mut self, other: ChangeSet) {
+        self.customers.extend(other.customers);
+        self.plans.extend(other.plans);
+        self.prices.extend(other.prices);
+        self.subscriptions.extend(other.subscriptions);
+        self.invoices.extend(other.invoices);
+        self.payment_attempts.extend(other.payment_attempts);
+        self.events.extend(other.events);
+        self.idempotency.extend(other.idempotency);
+    }
+
+    /// Check what every store checks before writing: one write per object, invoices to number
+    /// that have left `draft` and have no number, valid attempts and idempotency records,
+    /// unique event ids. A failure is [`StoreError::Invalid`]; nothing is written.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        fn once<T: Versioned>(puts: &[&Put<T>]) -> Result<(), StoreError> {
+            let mut seen = HashSet::new();
+            for put in puts {
+                if !seen.insert(put.value.key()) {
+                    return Err(InvalidField::new(
+                        T::KIND.as_str(),
+                        format_args!("{} is written twice in one change set", put.value.key()),
+                    )
+                    .into());
+                }
+            }
+            Ok(())
+        }
+        once(&self.customers.iter().collect::<Vec<_>>())?;
+        once(&self.subscriptions.iter().collect::<Vec<_>>())?;
+        once(&self.invoices.iter().map(|w| &w.put).collect::<Vec<_>>())?;
+        once(&self.payment_attempts.iter().collect::<Vec<_>>())?;
+        for write in &self.invoices {
+            let invoice = &write.put.value;
+            if write.number_from.is_some()
+                && (invoice.status() == InvoiceStatus::Draft || invoice.number().is_some())
+            {
+                return Err(InvalidField::new(
+                    "invoice",
+                    format_args!(
+                        "{} cannot be numbered: only a finalized invoice without a number can",
+                        invoice.id()
+                    ),
+                )
+                .into());
+            }
+        }
+        for put in &self.payment_attempts {
+            put.value.validate()?;
+        }
+        for record in &self.idempotency {
+            record.validate()?;
+        }
+        let mut event_ids = HashSet::new();
+        if !self.events.iter().all(|event| event_ids.insert(event.id)) {
+            return Err(InvalidField::new("events", "an event id appears twice").into());
+        }
+        Ok(())
+    }
+
+    /// Number the invoices that ask for it, inside the store's commit: `stored` looks up the
+    /// store's series for a prefix. The formatting and the gap-free allocation stay here, in
+    /// one place; the store only persists `(prefix, padding, next)`.
+    pub fn assign_numbers(
+        &mut self,
+        mut stored: impl FnMut(&str) -> Result<Option<NumberSeries>, StoreError>,
+    ) -> Result<Numbering, StoreError> {
+        let mut series: BTreeMap<String, NumberSeries> = BTreeMap::new();
+        let mut numbers = Vec::new();
+        for write in &mut self.invoices {
+            let Some(requested) = &write.number_from else {
+                continue;
+            };
+            let prefix = requested.prefix().to_owned();
+            if !series.contains_key(&prefix) {
+                let current = stored(&prefix)?.unwrap_or_else(|| requested.clone());
+                series.insert(prefix.clone(), current);
+            }
+            let number = series
+                .get_mut(&prefix)
+                .ok_or_else(|| StoreError::backend("number series vanished"))?
+                .allocate()
+                .map_err(|e| StoreError::Invalid(InvalidField::new("number_series", e)))?;
+            write
+                .put
+                .value
+                .assign_number(number.clone())
+                .map_err(|e| StoreError::Invalid(InvalidField::new("invoice", e)))?;
+            write.number_from = None;
+            numbers.push((write.put.value.id(), number));
+        }
+        Ok(Numbering {
+            numbers,
+            series: series.into_values().collect(),
+        })
+    }
+}

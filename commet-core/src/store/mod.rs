@@ -1,0 +1,187 @@
+//! Storage: one small trait, reads plus one atomic [`commit`](Store::commit).
+//!
+//! Every operation loads what it touches, decides in pure code, and commits one [`ChangeSet`]
+//! (DESIGN.md section 2). A store is deliberately dumb: it keeps rows, checks versions and
+//! uniqueness, numbers invoices and events inside the commit, and answers a few indexed
+//! queries. Every store runs the same conformance suite (`commet_core::testkit`, feature
+//! `testkit`), so swapping the in-memory store for SQLite changes nothing else.
+//!
+//! | guarantee | how |
+//! |---|---|
+//! | all or nothing | a change set is written completely or not at all, events included |
+//! | no lost updates | every write carries an [`ExpectedVersion`]; a stale one is [`StoreError::Conflict`] |
+//! | gap-free invoice numbers | allocated from a stored series inside the commit ([`ChangeSet::assign_numbers`]) |
+//! | gap-free event order | the outbox numbers events 1, 2, 3 ... inside the commit |
+//! | one recurring invoice per (subscription, period start) | a unique key: [`StoreError::AlreadyExists`] |
+//! | one payment attempt per idempotency key | a unique key |
+//! | one customer per external id, one plan per code | unique keys |
+//! | due work without scans | subscriptions are indexed by [`Subscription::next_due_at`] |
+//!
+//! Reads return `Ok(None)` for a missing id; [`StoreExt`] adds getters that return
+//! [`StoreError::NotFound`] instead. Lists are newest first (by id, which is creation time)
+//! and cursor-paginated: a page's `next` cursor continues after its last item, so items added
+//! meanwhile never make a page repeat or skip an older item.
+
+mod change_set;
+mod error;
+mod query;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+pub use change_set::{
+    ChangeSet, CommitReceipt, ExpectedVersion, InvoiceWrite, Numbering, Put, StoredEvent, Versioned,
+};
+pub use error::{EntityKind, StoreError};
+pub use query::{Cursor, InvoiceQuery, MAX_PAGE, Page, PageRequest, SubscriptionQuery};
+
+use crate::catalog::{Plan, Price};
+use crate::customer::Customer;
+use crate::idempotency::IdempotencyRecord;
+use crate::ids::{CustomerId, InvoiceId, PlanId, PriceId, SubscriptionId};
+use crate::invoice::{Invoice, NumberSeries};
+use crate::payment::PaymentAttempt;
+use crate::subscription::Subscription;
+
+/// A `Result` with [`StoreError`].
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Where commet keeps its data.
+///
+/// Implementations: `commet_store_memory::MemoryStore`, `commet_store_sqlite::SqliteStore`.
+/// Every method is required (no default bodies); conveniences live in [`StoreExt`].
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// A customer by id.
+    async fn customer(&self, id: CustomerId) -> Result<Option<Customer>>;
+
+    /// The customer with this external id.
+    async fn customer_by_external_id(&self, external_id: &str) -> Result<Option<Customer>>;
+
+    /// The customers with this e-mail address (compared without regard to ASCII case), newest
+    /// first.
+    async fn customers_by_email(&self, email: &str) -> Result<Vec<Customer>>;
+
+    /// All customers, newest first.
+    async fn customers(&self, page: PageRequest) -> Result<Page<Customer>>;
+
+    /// A plan by id.
+    async fn plan(&self, id: PlanId) -> Result<Option<Plan>>;
+
+    /// All plans, in creation order.
+    async fn plans(&self) -> Result<Vec<Plan>>;
+
+    /// A price by id.
+    async fn price(&self, id: PriceId) -> Result<Option<Price>>;
+
+    /// The prices of one plan (or of all plans), in creation order.
+    async fn prices(&self, plan: Option<PlanId>) -> Result<Vec<Price>>;
+
+    /// A subscription by id.
+    async fn subscription(&self, id: SubscriptionId) -> Result<Option<Subscription>>;
+
+    /// Subscriptions matching `query`, newest first.
+    async fn subscriptions(
+        &self,
+        query: SubscriptionQuery,
+        page: PageRequest,
+    ) -> Result<Page<Subscription>>;
+
+    /// Subscriptions whose next work is due at or before `now`, oldest deadline first (ties by
+    /// id), at most `limit`.
+    async fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Subscription>>;
+
+    /// The earliest deadline of any subscription, if one has any.
+    async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>>;
+
+    /// An invoice (with its lines) by id.
+    async fn invoice(&self, id: InvoiceId) -> Result<Option<Invoice>>;
+
+    /// Invoices matching `query`, newest first.
+    async fn invoices(&self, query: InvoiceQuery, page: PageRequest) -> Result<Page<Invoice>>;
+
+    /// The recurring invoice of `subscription` for the period starting at `period_start`.
+    async fn recurring_invoice(
+        &self,
+        subscription: SubscriptionId,
+        period_start: DateTime<Utc>,
+    ) -> Result<Option<Invoice>>;
+
+    /// The series stored under `prefix`, with its next value.
+    async fn number_series(&self, prefix: &str) -> Result<Option<NumberSeries>>;
+
+    /// The payment attempt with this idempotency key.
+    async fn payment_attempt(&self, idempotency_key: &str) -> Result<Option<PaymentAttempt>>;
+
+    /// The payment attempts of an invoice, in attempt order.
+    async fn payment_attempts(&self, invoice: InvoiceId) -> Result<Vec<PaymentAttempt>>;
+
+    /// Attempts still pending that were recorded before `created_before`, oldest first: the
+    /// charges a crash left unfinished.
+    async fn pending_payment_attempts(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PaymentAttempt>>;
+
+    /// Outbox events with a sequence number above `seq`, in order, at most `limit`.
+    async fn events_after(&self, seq: u64, limit: usize) -> Result<Vec<StoredEvent>>;
+
+    /// The idempotency record for `key`, if one is still live at `now`.
+    async fn idempotency_record(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<IdempotencyRecord>>;
+
+    /// Write a change set atomically (see [`ChangeSet`]); nothing is written on error.
+    async fn commit(&self, changes: ChangeSet) -> Result<CommitReceipt>;
+}
+
+/// Conveniences over any [`Store`]: getters that answer [`StoreError::NotFound`].
+#[async_trait]
+pub trait StoreExt: Store {
+    /// A customer that must exist.
+    async fn get_customer(&self, id: CustomerId) -> Result<Customer> {
+        self.customer(id)
+            .await?
+            .ok_or_else(|| not_found(EntityKind::Customer, id))
+    }
+
+    /// A subscription that must exist.
+    async fn get_subscription(&self, id: SubscriptionId) -> Result<Subscription> {
+        self.subscription(id)
+            .await?
+            .ok_or_else(|| not_found(EntityKind::Subscription, id))
+    }
+
+    /// An invoice that must exist.
+    async fn get_invoice(&self, id: InvoiceId) -> Result<Invoice> {
+        self.invoice(id)
+            .await?
+            .ok_or_else(|| not_found(EntityKind::Invoice, id))
+    }
+
+    /// A price that must exist.
+    async fn get_price(&self, id: PriceId) -> Result<Price> {
+        self.price(id)
+            .await?
+            .ok_or_else(|| not_found(EntityKind::Price, id))
+    }
+
+    /// A plan that must exist.
+    async fn get_plan(&self, id: PlanId) -> Result<Plan> {
+        self.plan(id)
+            .await?
+            .ok_or_else(|| not_found(EntityKind::Plan, id))
+    }
+}
+
+impl<S: Store + ?Sized> StoreExt for S {}
+
+fn not_found(kind: EntityKind, id: impl std::fmt::Display) -> StoreError {
+    StoreError::NotFound {
+        kind,
+        id: id.to_string(),
+    }
+}

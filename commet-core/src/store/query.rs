@@ -1,0 +1,94 @@
+//! Queries: filters, pages and cursors.
+
+use serde::{Deserialize, Serialize};
+
+use crate::InvalidField;
+use crate::ids::{CustomerId, SubscriptionId};
+use crate::invoice::InvoiceStatus;
+use crate::subscription::SubscriptionStatus;
+
+/// The largest page a store returns.
+pub const MAX_PAGE: u32 = 100;
+
+/// A position in a list: the id of the last item of the previous page. Opaque to callers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Cursor(String);
+
+impl Cursor {
+    /// The cursor after an item with this id.
+    #[must_use]
+    pub fn after(id: impl std::fmt::Display) -> Cursor {
+        Cursor(id.to_string())
+    }
+
+    /// The id it points after.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Which page to read: up to `limit` items after `after` (from the start if `None`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageRequest {
+    /// How many items at most: 1 to [`MAX_PAGE`].
+    pub limit: u32,
+    /// Continue after this cursor (the previous page's `next`).
+    pub after: Option<Cursor>,
+}
+
+impl PageRequest {
+    /// The first page of `limit` items.
+    #[must_use]
+    pub fn first(limit: u32) -> PageRequest {
+        PageRequest { limit, after: None }
+    }
+
+    /// The limit, checked: the error names `limit`.
+    pub fn checked_limit(&self) -> Result<usize, InvalidField> {
+        if (1..=MAX_PAGE).contains(&self.limit) {
+            Ok(self.limit as usize)
+        } else {
+            Err(InvalidField::new(
+                "limit",
+                format_args!("must be 1 to {MAX_PAGE}"),
+            ))
+        }
+    }
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        PageRequest::first(25)
+    }
+}
+
+/// One page of a list, newest first, and the cursor of the next page (`None` on the last).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The items, newest first (by id, which is creation time).
+    pub items: Vec<T>,
+    /// The cursor for the next page, if there may be one.
+    pub next: Option<Cursor>,
+}
+
+/// Which invoices to list. Empty filters match everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct InvoiceQuery {
+    /// Only this customer's.
+    pub customer: Option<CustomerId>,
+    /// Only this subscription's.
+    pub subscription: Option<SubscriptionId>,
+    /// Only in this status.
+    pub status: Option<InvoiceStatus>,
+}
+
+/// Which subscriptions to list. Empty filters match everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SubscriptionQuery {
+    /// Only this customer's.
+    pub customer: Option<CustomerId>,
+    /// Only in this status.
+    pub status: Option<SubscriptionStatus>,
+}

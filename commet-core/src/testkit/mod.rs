@@ -1,0 +1,25 @@
+//! Test support (feature `testkit`): fixtures, and the conformance suite every store runs.
+//!
+//! A store crate runs the whole suite with one macro in its tests:
+//!
+//! ```ignore
+//! commet_core::store_conformance_tests!(|| async {
+//!     std::sync::Arc::new(commet_store_memory::MemoryStore::new()) as std::sync::Arc<dyn commet_core::store::Store>
+//! });
+//! ```
+//!
+//! which stamps one `#[tokio::test]` per behaviour of [`conformance`] into the crate (the crate
+//! needs `tokio` with the `macros` and `rt-multi-thread` features as a dev-dependency).
+//! Fixtures build values through the real commands, so they are always consistent.
+// Test code: a panic is how a check fails, and checks read best indexed and in one piece.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::missing_panics_doc,
+    clippy::indexing_slicing,
+    clippy::too_many_lines
+)]
+
+pub mod conformance;
+pub mod fixtures;

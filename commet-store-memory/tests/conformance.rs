@@ -1,0 +1,8 @@
+//! The shared store conformance suite, run against `MemoryStore`.
+
+use std::sync::Arc;
+
+use commet_core::store::Store;
+use commet_store_memory::MemoryStore;
+
+commet_core::store_conformance_tests!(|| async { Arc::new(MemoryStore::new()) as Arc<dyn Store> });
