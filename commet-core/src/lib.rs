@@ -50,6 +50,7 @@ pub mod store;
 pub mod subscription;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod token;
 mod validation;
 
 #[doc(hidden)]

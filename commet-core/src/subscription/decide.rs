@@ -776,7 +776,7 @@ fn pending(
     checkout: &CheckoutOffer,
     now: DateTime<Utc>,
 ) -> Result<SubscriptionState, SubscriptionError> {
-    check_text("checkout.url", &checkout.url, true, 4_096)?;
+    check_text("checkout.url", checkout.url.as_str(), true, 4_096)?;
     if let Some(expires_at) = checkout.expires_at
         && expires_at <= now
     {
