@@ -134,6 +134,12 @@ pub enum TokenError {
         /// What it was issued for.
         actual: Purpose,
     },
+    /// A valid token for another subscription or customer than the one it was presented for.
+    #[error("the token was issued for another {purpose} subject")]
+    WrongSubject {
+        /// What it was presented for.
+        purpose: Purpose,
+    },
     /// A valid token past its expiry.
     #[error("the token expired at {expired_at}")]
     Expired {
@@ -221,6 +227,22 @@ pub fn verify(
         subject: subject.to_owned(),
         expires_at,
     })
+}
+
+/// Check a token presented for `purpose` and `subject` at `now`.
+pub fn verify_for(
+    key: &SigningKey,
+    token: &str,
+    purpose: Purpose,
+    subject: &str,
+    now: DateTime<Utc>,
+) -> Result<Claims, TokenError> {
+    let claims = verify(key, token, purpose, now)?;
+    if claims.subject == subject {
+        Ok(claims)
+    } else {
+        Err(TokenError::WrongSubject { purpose })
+    }
 }
 
 /// A URL that carries a token: shown in full by `Display` and on the wire, but printed without

@@ -23,3 +23,4 @@
 
 pub mod conformance;
 pub mod fixtures;
+pub mod gateway;
