@@ -24,3 +24,4 @@
 pub mod conformance;
 pub mod fixtures;
 pub mod gateway;
+pub mod scenarios;
