@@ -266,7 +266,7 @@ pub async fn jan_31_anchor_renews_on_feb_29_mar_31_apr_30(store: Arc<dyn Store>)
     );
     let numbers: Vec<&str> = invoices
         .iter()
-        .filter_map(|i| i.number().map(|n| n.as_str()))
+        .filter_map(|i| i.number().map(crate::invoice::InvoiceNumber::as_str))
         .collect();
     assert_eq!(
         numbers,
