@@ -854,3 +854,69 @@ fn illegal_commands_name_the_status_and_the_trigger() {
         .unwrap_err();
     assert_eq!(error.to_string(), "pause is not allowed from canceled");
 }
+
+#[test]
+fn resuming_within_the_paid_period_continues_it_and_after_it_starts_a_new_one() {
+    let c = Catalog::new();
+    let paused = c.paused();
+    let within = c.apply(
+        &paused,
+        &Command::Resume {
+            settlement: Settlement::Free,
+        },
+        utc(2024, 2, 20),
+    );
+    let period = within.current_period().unwrap();
+    // The paid period Jan 31 to Feb 29 continues; nothing is billed twice.
+    assert_eq!(
+        (period.start(), period.end()),
+        (utc(2024, 1, 31), utc(2024, 2, 29))
+    );
+    let after = c.apply(
+        &paused,
+        &Command::Resume {
+            settlement: Settlement::Invoice(c.invoice(utc(2024, 3, 5), 5_000, "paid")),
+        },
+        utc(2024, 3, 5),
+    );
+    let period = after.current_period().unwrap();
+    assert_eq!(
+        (period.start(), period.end()),
+        (utc(2024, 3, 5), utc(2024, 4, 5))
+    );
+}
+
+#[test]
+fn reactivating_within_the_period_paid_before_canceling_continues_it() {
+    let c = Catalog::new();
+    // Canceled now on Feb 10, in the period Jan 31 to Feb 29 it had paid for.
+    let canceled = c.canceled();
+    let SubscriptionState::Canceled(state) = canceled.state() else {
+        panic!()
+    };
+    assert_eq!(
+        state.paid_period.map(|paid| paid.period.end()),
+        Some(utc(2024, 2, 29))
+    );
+    let back = c.apply(
+        &canceled,
+        &Command::Reactivate {
+            settlement: Settlement::Free,
+        },
+        utc(2024, 2, 15),
+    );
+    assert_eq!(back.current_period().unwrap().end(), utc(2024, 2, 29));
+    // A subscription canceled by dunning had not paid its period: a new one starts.
+    let exhausted = c.apply(
+        &c.past_due(),
+        &Command::ExhaustDunning {
+            final_failure: None,
+            policy: Exhaustion::default(),
+        },
+        utc(2024, 3, 1),
+    );
+    let SubscriptionState::Canceled(state) = exhausted.state() else {
+        panic!()
+    };
+    assert_eq!(state.paid_period, None);
+}

@@ -25,6 +25,7 @@ use crate::gateway::{ChargeRequest, GatewayError, PaymentOutcome};
 use crate::invoice::{Invoice, InvoiceStatus, LineKind};
 use crate::payment::{AttemptStatus, ChargePurpose, PaymentAttempt};
 use crate::store::{ChangeSet, EntityKind, InvoiceWrite, Put, StoreExt};
+use crate::subscription::SubscriptionError as Refused;
 use crate::subscription::{
     ChargeOutcome, Command, FailedCharge, InvoiceAction, InvoiceSummary, PaymentFailure,
     PlanChange, PricedItems, Settlement, Subscription, SubscriptionState,
@@ -609,7 +610,8 @@ impl Billing {
     }
 
     /// Decide `command` on `subscription`, adding its events and invoice actions to `changes`.
-    /// `None` if the subscription refuses it (it moved on meanwhile).
+    /// `None` if the subscription's state refuses it (it moved on meanwhile); invalid input
+    /// and internal errors are errors.
     pub(super) async fn apply_decision(
         &self,
         subscription: &Subscription,
@@ -620,7 +622,16 @@ impl Billing {
         let plans = self.plans().await?;
         let decision = match subscription.decide(command, &self.context(&plans, now)) {
             Ok(decision) => decision,
-            Err(crate::subscription::SubscriptionError::IllegalTransition(_)) => return Ok(None),
+            // The subscription's state no longer allows it (it moved on while the work or the
+            // charge was under way): nothing to decide.
+            Err(
+                Refused::IllegalTransition(_)
+                | Refused::NotDue { .. }
+                | Refused::CancellationPending { .. }
+                | Refused::PlanChangePending { .. }
+                | Refused::NothingTo { .. }
+                | Refused::TooLate { .. },
+            ) => return Ok(None),
             Err(error) => return Err(error.into()),
         };
         changes.events.extend(self.envelopes(decision.events, now));

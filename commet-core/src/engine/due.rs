@@ -91,6 +91,9 @@ enum Next {
     /// Its period charge is being made by someone else (or was abandoned and awaits
     /// recovery): leave it.
     InFlight,
+    /// Its due work could not move it (the state machine refused the step): leave it for this
+    /// run, so the run ends.
+    Stuck,
 }
 
 impl Billing {
@@ -148,7 +151,7 @@ impl Billing {
                 {
                     Next::Done => {}
                     Next::Charge(attempt) => attempts.push(attempt),
-                    Next::InFlight => in_flight.push(id),
+                    Next::InFlight | Next::Stuck => in_flight.push(id),
                 }
             }
             if !changes.is_empty() {
@@ -250,52 +253,34 @@ impl Billing {
                 break Next::Done;
             }
             let command = match work {
-                DueWork::CheckoutExpiry => {
-                    for invoice in self.outstanding_invoices(current.id()).await? {
-                        if self.has_pending_attempt(invoice.id()).await? {
-                            break;
-                        }
+                DueWork::CheckoutExpiry => match self.expire_due(&current, now, changes).await? {
+                    Ok(expired) => {
+                        counts.checkouts_expired += 1;
+                        current = expired;
+                        continue;
                     }
-                    counts.checkouts_expired += 1;
-                    let expired = self
-                        .apply_decision(&current, &Command::ExpireCheckout, now, changes)
-                        .await?;
-                    let open: Vec<_> = self
-                        .outstanding_invoices(current.id())
-                        .await?
-                        .iter()
-                        .map(|invoice| crate::subscription::InvoiceAction::Void(invoice.id()))
-                        .collect();
-                    let Some(expired) = expired else {
-                        break Next::Done;
-                    };
-                    self.apply_invoice_actions(&open, &expired, now, changes)
-                        .await?;
-                    current = expired;
-                    continue;
-                }
-                DueWork::TrialReminder => {
-                    counts.trial_reminders += 1;
-                    Command::SendTrialReminder
-                }
+                    Err(next) => break next,
+                },
+                DueWork::TrialReminder => Command::SendTrialReminder,
                 DueWork::TrialEnd | DueWork::PeriodEnd if has_cancellation(&current) => {
-                    counts.cancellations += 1;
                     Command::ApplyScheduledCancellation
                 }
                 DueWork::PeriodEnd if has_plan_change(&current) => {
-                    counts.plan_changes += 1;
                     Command::ApplyScheduledPlanChange
                 }
                 DueWork::TrialEnd | DueWork::PeriodEnd => {
                     let purpose = if work == DueWork::TrialEnd {
-                        counts.trial_ends += 1;
                         ChargePurpose::TrialEnd
                     } else {
-                        counts.renewals += 1;
                         ChargePurpose::Renewal
                     };
                     match self.period_charge(&current, purpose, now, changes).await? {
-                        Some(next) => break next,
+                        Some(next) => {
+                            if matches!(next, Next::Charge(_) | Next::Done) {
+                                count(counts, purpose);
+                            }
+                            break next;
+                        }
                         // Free: renewed without an invoice.
                         None => Command::Renew(ChargeOutcome::Paid {
                             settlement: Settlement::Free,
@@ -303,24 +288,37 @@ impl Billing {
                     }
                 }
                 DueWork::DunningRetry => {
-                    counts.dunning_retries += 1;
-                    break self.dunning_retry(&current, now, changes).await?;
-                }
-                DueWork::DunningExhaustion => {
-                    counts.dunning_exhausted += 1;
-                    Command::ExhaustDunning {
-                        final_failure: None,
-                        policy: self.config.dunning.on_exhaustion(),
+                    let next = self.dunning_retry(&current, now, changes).await?;
+                    if matches!(next, Next::Charge(_)) {
+                        counts.dunning_retries += 1;
                     }
+                    break next;
                 }
+                DueWork::DunningExhaustion => Command::ExhaustDunning {
+                    final_failure: None,
+                    policy: self.config.dunning.on_exhaustion(),
+                },
             };
             match self
                 .apply_decision(&current, &command, now, changes)
                 .await?
             {
-                Some(after) => current = after,
-                None => break Next::Done,
+                Some(after) => {
+                    match command {
+                        Command::SendTrialReminder => counts.trial_reminders += 1,
+                        Command::ApplyScheduledCancellation => counts.cancellations += 1,
+                        Command::ApplyScheduledPlanChange => counts.plan_changes += 1,
+                        Command::ExhaustDunning { .. } => counts.dunning_exhausted += 1,
+                        _ => counts.renewals += 1,
+                    }
+                    current = after;
+                }
+                None => break Next::Stuck,
             }
+        };
+        let next = match next {
+            Next::Done if current == *subscription => Next::Stuck,
+            other => other,
         };
         if current != *subscription {
             Billing::claim(&current, changes);
@@ -333,6 +331,37 @@ impl Billing {
             }
         }
         Ok(next)
+    }
+
+    /// Expire a checkout that outlived its time to live into `changes`: the subscription
+    /// canceled, its open first invoice voided. `Err` with what to do instead when a checkout
+    /// charge is under way, or the expiry was refused.
+    async fn expire_due(
+        &self,
+        subscription: &Subscription,
+        now: DateTime<Utc>,
+        changes: &mut ChangeSet,
+    ) -> Result<std::result::Result<Subscription, Next>> {
+        let open = self.outstanding_invoices(subscription.id()).await?;
+        for invoice in &open {
+            // A checkout being paid right now is not expired under it.
+            if self.has_pending_attempt(invoice.id()).await? {
+                return Ok(Err(Next::InFlight));
+            }
+        }
+        let Some(expired) = self
+            .apply_decision(subscription, &Command::ExpireCheckout, now, changes)
+            .await?
+        else {
+            return Ok(Err(Next::Stuck));
+        };
+        let voids: Vec<_> = open
+            .iter()
+            .map(|invoice| crate::subscription::InvoiceAction::Void(invoice.id()))
+            .collect();
+        self.apply_invoice_actions(&voids, &expired, now, changes)
+            .await?;
+        Ok(Ok(expired))
     }
 
     /// The charge of the period that starts at the end of the current one (or of the trial):
@@ -520,6 +549,15 @@ impl Billing {
                 return Ok(report);
             }
         }
+    }
+}
+
+/// Count a period charge that was recorded (or found paid).
+fn count(counts: &mut RunReport, purpose: ChargePurpose) {
+    if purpose == ChargePurpose::TrialEnd {
+        counts.trial_ends += 1;
+    } else {
+        counts.renewals += 1;
     }
 }
 

@@ -10,9 +10,7 @@ use super::{Billing, BillingError, Result};
 use crate::calendar::BillingCycle;
 use crate::catalog::Price;
 use crate::ids::{CustomerId, PriceId, SubscriptionId};
-use crate::invoice::{
-    Invoice, InvoiceKind, InvoiceStatus, NewInvoice, RecurringInvoice, item_lines,
-};
+use crate::invoice::{Invoice, InvoiceKind, InvoiceStatus, NewInvoice, item_lines};
 use crate::money::Money;
 use crate::payment::ChargePurpose;
 use crate::proration::{self, ChangePreview};
@@ -251,6 +249,7 @@ impl<'a> Subscriptions<'a> {
                 },
                 async |now| {
                     let subscription = billing.store.get_subscription(id).await?;
+                    billing.ensure_no_charge_in_flight(&subscription).await?;
                     let command = if request.at_period_end {
                         Command::ScheduleCancellation {
                             comment: request.comment.clone(),
@@ -328,12 +327,15 @@ impl<'a> Subscriptions<'a> {
             .await
     }
 
-    /// Resume a paused subscription: a new period starts now and is charged.
+    /// Resume a paused subscription: within the period it paid for, that period continues at
+    /// no charge; after it, a new period starts now and is charged.
     pub async fn resume(&self, id: SubscriptionId) -> Result<Subscription> {
         self.restart(id, ChargePurpose::Resume).await
     }
 
-    /// Reactivate a canceled subscription: a new period starts now and is charged.
+    /// Reactivate a canceled subscription: within the period it had paid for when it was
+    /// canceled, that period continues at no charge; otherwise a new period starts now and is
+    /// charged.
     pub async fn reactivate(&self, id: SubscriptionId) -> Result<Subscription> {
         self.restart(id, ChargePurpose::Reactivation).await
     }
@@ -511,7 +513,12 @@ impl<'a> Subscriptions<'a> {
         };
         let subscription = billing.store.get_subscription(id).await?;
         let prices = billing.priced_items(&subscription).await?;
-        if prices.iter().all(|(price, _)| price.is_free()) {
+        // Restarted within the period it paid for, it continues that period: nothing to bill.
+        let paid_up = subscription
+            .state()
+            .paid_period()
+            .is_some_and(|paid| billing.now() < paid.period.end());
+        if paid_up || prices.iter().all(|(price, _)| price.is_free()) {
             let command = match purpose {
                 ChargePurpose::Resume => Command::Resume {
                     settlement: Settlement::Free,
@@ -816,42 +823,27 @@ impl Billing {
         let period = BillingCycle::new(now, subscription.interval())
             .period(0)
             .map_err(crate::subscription::SubscriptionError::from)?;
-        let invoice = match purpose {
-            ChargePurpose::Resume => RecurringInvoice {
-                id: self.ids.next(now),
-                customer: subscription.customer(),
-                subscription: id,
-                currency: subscription.currency(),
-                period,
-                items: &items,
-                created_at: now,
-                available_credit: Money::zero(subscription.currency()),
-                policy: self.config.rounding,
-            }
-            .build()?,
-            _ => {
-                let mut invoice = Invoice::draft(NewInvoice {
-                    id: self.ids.next(now),
-                    customer: subscription.customer(),
-                    subscription: Some(id),
-                    currency: subscription.currency(),
-                    kind: InvoiceKind::Reactivation,
-                    period: Some(period),
-                    created_at: now,
-                    memo: None,
-                    metadata: BTreeMap::new(),
-                })?;
-                for line in item_lines(
-                    &items,
-                    subscription.currency(),
-                    period,
-                    self.config.rounding,
-                )? {
-                    invoice.add_line(line)?;
-                }
-                invoice
-            }
-        };
+        // Not a renewal (renewals are `recurring`, one per period start): the subscription
+        // starts again, so the new period is billed as a reactivation.
+        let mut invoice = Invoice::draft(NewInvoice {
+            id: self.ids.next(now),
+            customer: subscription.customer(),
+            subscription: Some(id),
+            currency: subscription.currency(),
+            kind: InvoiceKind::Reactivation,
+            period: Some(period),
+            created_at: now,
+            memo: None,
+            metadata: BTreeMap::new(),
+        })?;
+        for line in item_lines(
+            &items,
+            subscription.currency(),
+            period,
+            self.config.rounding,
+        )? {
+            invoice.add_line(line)?;
+        }
         let mut changes = ChangeSet::default();
         let attempt = self
             .new_invoice_intent(invoice, &subscription, purpose, now, &mut changes)

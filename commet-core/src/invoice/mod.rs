@@ -185,7 +185,8 @@ pub enum InvoiceKind {
     /// An immediate plan change: credit for unused time, charge for the new plan (needs a
     /// subscription).
     PlanChange,
-    /// A canceled subscription started again (needs a subscription).
+    /// A subscription started again: resumed after a pause, or reactivated after a
+    /// cancellation; bills the new period that starts then (needs a subscription).
     Reactivation,
     /// A one-off charge.
     OneTime,

@@ -95,18 +95,26 @@ pub(super) fn decide<'a>(
         }
         // Activated by hand: a fresh period from now, never an active subscription without one.
         (_, SubscriptionStatus::Active) => fresh_period(subscription.interval(), now)?,
-        (_, SubscriptionStatus::Paused) => SubscriptionState::Paused(Paused { paused_at: now }),
-        (_, SubscriptionStatus::Canceled) => canceled(
+        (SubscriptionState::Active(active), SubscriptionStatus::Paused) => {
+            SubscriptionState::Paused(Paused {
+                paused_at: now,
+                anchor: active.anchor,
+                period: active.period,
+            })
+        }
+        (state, SubscriptionStatus::Canceled) => canceled(
             now,
             CancelReason::AdminOverride,
             Some(update.reason.clone()),
+            state.paid_period(),
         ),
         (
             _,
             SubscriptionStatus::Draft
             | SubscriptionStatus::PendingPayment
             | SubscriptionStatus::Trialing
-            | SubscriptionStatus::PastDue,
+            | SubscriptionStatus::PastDue
+            | SubscriptionStatus::Paused,
         ) => {
             return Err(SubscriptionError::Internal {
                 reason: format!("the override table allowed {}", update.status),

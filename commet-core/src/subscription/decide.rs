@@ -15,8 +15,8 @@ use super::command::{
 };
 use super::events::{self, EventContext, FailureContext};
 use super::state::{
-    Active, CancelReason, Canceled, Dunning, PastDue, Paused, PaymentFailure, PendingPayment,
-    ScheduledCancellation, ScheduledPlanChange, SubscriptionState, Trialing,
+    Active, CancelReason, Canceled, Dunning, PaidPeriod, PastDue, Paused, PaymentFailure,
+    PendingPayment, ScheduledCancellation, ScheduledPlanChange, SubscriptionState, Trialing,
 };
 use super::transition::{IllegalTransition, Transition, Trigger, transition};
 use super::{Subscription, SubscriptionItem};
@@ -234,8 +234,7 @@ impl Subscription {
             } => self.cancel_now(comment.as_deref(), open_invoices, now)?,
             Command::Pause => self.pause(now)?,
             Command::Resume { settlement } | Command::Reactivate { settlement } => {
-                Step::new(period_settled(settled(settlement), self.interval, now)?)
-                    .settled(settlement)
+                self.restart(settlement, now)?
             }
             Command::Upgrade { change, settlement } => self.upgrade(change, settlement, now)?,
             Command::ScheduleDowngrade { change } => self.schedule_downgrade(change, now)?,
@@ -303,6 +302,7 @@ impl Subscription {
         Ok(Step::new(canceled(
             expires_at,
             CancelReason::CheckoutExpired,
+            None,
             None,
         )))
     }
@@ -448,7 +448,9 @@ impl Subscription {
         }
         dunning.next = DunningStep::Exhausted(policy);
         let mut step = Step::new(match policy.subscription {
-            SubscriptionOnExhaustion::Cancel => canceled(now, CancelReason::DunningExhausted, None),
+            SubscriptionOnExhaustion::Cancel => {
+                canceled(now, CancelReason::DunningExhausted, None, None)
+            }
             SubscriptionOnExhaustion::KeepPastDue => SubscriptionState::PastDue(PastDue {
                 dunning: dunning.clone(),
                 ..past_due.clone()
@@ -543,6 +545,7 @@ impl Subscription {
             cancellation.effective_at,
             CancelReason::Requested,
             cancellation.comment.clone(),
+            self.state.paid_period(),
         )))
     }
 
@@ -557,6 +560,7 @@ impl Subscription {
             now,
             CancelReason::Requested,
             comment.map(str::to_owned),
+            self.state.paid_period(),
         ));
         let dunning_invoice = match &self.state {
             SubscriptionState::PastDue(past_due) => Some(past_due.dunning.invoice),
@@ -583,7 +587,31 @@ impl Subscription {
         }
         Ok(Step::new(SubscriptionState::Paused(Paused {
             paused_at: now,
+            anchor: active.anchor,
+            period: active.period,
         })))
+    }
+
+    /// Resume or reactivate: continue the period already paid for if it has not ended
+    /// (nothing to bill), otherwise start a new one now, billed by the settlement's invoice.
+    fn restart<'a>(
+        &self,
+        settlement: &'a Settlement,
+        now: DateTime<Utc>,
+    ) -> Result<Step<'a>, SubscriptionError> {
+        let invoice = settled(settlement);
+        let state = match self.state.paid_period() {
+            Some(paid) if invoice.is_none() && now < paid.period.end() => {
+                SubscriptionState::Active(Active {
+                    anchor: paid.anchor,
+                    period: paid.period,
+                    cancellation: None,
+                    plan_change: None,
+                })
+            }
+            _ => period_settled(invoice, self.interval, now)?,
+        };
+        Ok(Step::new(state).settled(settlement))
     }
 
     fn upgrade<'a>(
@@ -845,11 +873,13 @@ pub(super) fn canceled(
     at: DateTime<Utc>,
     reason: CancelReason,
     comment: Option<String>,
+    paid_period: Option<PaidPeriod>,
 ) -> SubscriptionState {
     SubscriptionState::Canceled(Canceled {
         canceled_at: at,
         reason,
         comment,
+        paid_period,
     })
 }
 

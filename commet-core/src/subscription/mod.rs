@@ -34,8 +34,12 @@
 //!   of a shorter trial). Ending a trial without a payment method is a failed first charge (hard
 //!   decline `payment_method_missing`): the subscription goes `past_due` and the customer gets
 //!   a recovery link, as Stripe's `create_invoice` trial-end behaviour does.
-//! - **Pause** is immediate and ends the current period without a credit; resuming bills a fresh
-//!   period from the resume instant.
+//! - **Pause** is immediate: no renewals and no access while paused, but the period already
+//!   paid for is kept. Resuming before it ends continues it at no charge (anchor unchanged);
+//!   resuming after it ended starts a new period at that instant, billed then. So pausing and
+//!   resuming never bills one stretch of time twice. Reactivating a subscription canceled
+//!   while it had a paid period works the same way (the table's "new period anchored now"
+//!   applies once that paid period is over).
 //! - **Currency** never changes on a subscription; a plan change to another currency is refused.
 //! - **Dunning** retry times come from the engine's
 //!   dunning policy; this module records them and refuses work that is not yet due.
@@ -65,8 +69,9 @@ pub use decide::{Context, Decision, InvoiceAction, SubscriptionError};
 pub(crate) use events::invoice_data as invoice_event_data;
 pub use item::{MAX_ITEMS, MAX_QUANTITY, PricedItems, SubscriptionItem};
 pub use state::{
-    Active, CancelReason, Canceled, Dunning, PastDue, Paused, PaymentFailure, PendingPayment,
-    ScheduledCancellation, ScheduledPlanChange, SubscriptionState, TRIAL_REMINDER_LEAD, Trialing,
+    Active, CancelReason, Canceled, Dunning, PaidPeriod, PastDue, Paused, PaymentFailure,
+    PendingPayment, ScheduledCancellation, ScheduledPlanChange, SubscriptionState,
+    TRIAL_REMINDER_LEAD, Trialing,
 };
 pub use status::SubscriptionStatus;
 pub use transition::{

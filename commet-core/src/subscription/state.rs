@@ -147,11 +147,15 @@ pub struct PaymentFailure {
     pub message: String,
 }
 
-/// A paused subscription.
+/// A paused subscription: no renewals and no access, but the period it paid for is kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Paused {
     /// When it was paused.
     pub paused_at: DateTime<Utc>,
+    /// The billing anchor when it was paused.
+    pub anchor: DateTime<Utc>,
+    /// The period it had paid for: resuming before it ends continues it at no charge.
+    pub period: Period,
 }
 
 /// A canceled subscription.
@@ -163,6 +167,40 @@ pub struct Canceled {
     pub reason: CancelReason,
     /// A free-text note (the customer's or support's words).
     pub comment: Option<String>,
+    /// The period it had paid for when it was canceled (canceled now while active or paused):
+    /// reactivating before it ends continues it at no charge.
+    pub paid_period: Option<PaidPeriod>,
+}
+
+/// A period that was paid for, with the anchor of its cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaidPeriod {
+    /// The billing anchor.
+    pub anchor: DateTime<Utc>,
+    /// The period.
+    pub period: Period,
+}
+
+impl SubscriptionState {
+    /// The period paid for, while active or paused (not trialing, not past due).
+    #[must_use]
+    pub fn paid_period(&self) -> Option<PaidPeriod> {
+        match self {
+            SubscriptionState::Active(active) => Some(PaidPeriod {
+                anchor: active.anchor,
+                period: active.period,
+            }),
+            SubscriptionState::Paused(paused) => Some(PaidPeriod {
+                anchor: paused.anchor,
+                period: paused.period,
+            }),
+            SubscriptionState::Canceled(canceled) => canceled.paid_period,
+            SubscriptionState::Draft
+            | SubscriptionState::PendingPayment(_)
+            | SubscriptionState::Trialing(_)
+            | SubscriptionState::PastDue(_) => None,
+        }
+    }
 }
 
 /// Why a subscription was canceled.
