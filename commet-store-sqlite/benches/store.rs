@@ -1,0 +1,2 @@
+//! Storage benchmarks (placeholder).
+fn main() {}
