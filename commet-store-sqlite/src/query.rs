@@ -9,12 +9,14 @@ use commet_core::customer::Customer;
 use commet_core::ids::{InvoiceId, PlanId, SubscriptionId, TypedId};
 use commet_core::invoice::{Invoice, NumberSeries};
 use commet_core::payment::PaymentAttempt;
-use commet_core::store::{Cursor, InvoiceQuery, Page, PageRequest, StoreError, SubscriptionQuery};
+use commet_core::store::{
+    Cursor, EntityKind, InvoiceQuery, Page, PageRequest, StoreError, SubscriptionQuery,
+};
 use commet_core::subscription::Subscription;
 use rusqlite::types::Value;
 use rusqlite::{Connection, params, params_from_iter};
 
-use crate::codec::micros;
+use crate::codec::{Columns, micros};
 use crate::error::Result;
 use crate::rows::{attempt, catalog, customer, invoice, series, subscription};
 
@@ -200,24 +202,17 @@ pub(crate) fn due(
 }
 
 pub(crate) fn next_due_at(conn: &mut Connection) -> Result<Option<DateTime<Utc>>> {
-    let micros: Option<i64> = crate::rows::scalar(
-        conn,
-        "SELECT next_due_at FROM subscriptions WHERE next_due_at IS NOT NULL \
-         ORDER BY next_due_at LIMIT 1",
-        [],
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, next_due_at FROM subscriptions WHERE next_due_at IS NOT NULL \
+         ORDER BY next_due_at, id LIMIT 1",
     )?;
-    micros
-        .map(|value| {
-            DateTime::from_timestamp_micros(value).ok_or_else(|| {
-                StoreError::corrupt(
-                    commet_core::store::EntityKind::Subscription,
-                    "?",
-                    format_args!("next_due_at {value} is not an instant"),
-                )
-                .into()
-            })
-        })
-        .transpose()
+    let mut rows = stmt.query([])?;
+    match rows.next()? {
+        Some(row) => Columns::new(row, EntityKind::Subscription, 0)?
+            .time(1)
+            .map(Some),
+        None => Ok(None),
+    }
 }
 
 pub(crate) fn invoice_by_id(conn: &mut Connection, id: &str) -> Result<Option<Invoice>> {
