@@ -1154,7 +1154,7 @@ fn check(ops: &[Op]) {
 
 fn config() -> ProptestConfig {
     ProptestConfig {
-        cases: 48,
+        cases: 96,
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
             "proptest-regressions/differential.txt",
         ))),
