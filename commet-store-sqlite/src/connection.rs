@@ -117,7 +117,8 @@ impl Database {
 fn configure(conn: &Connection, file: bool, options: SqliteOptions) -> Result<()> {
     // First, so that switching to WAL waits for other processes instead of failing.
     conn.busy_timeout(options.busy_timeout)?;
-    conn.set_prepared_statement_cache_capacity(64);
+    // Room for every statement the store uses, including each filter combination of the pages.
+    conn.set_prepared_statement_cache_capacity(128);
     if file {
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
