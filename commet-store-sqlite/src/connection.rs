@@ -108,6 +108,7 @@ impl Database {
                 // Best effort: if even this fails, the next BEGIN reports the problem.
                 let _ = conn.execute_batch("ROLLBACK");
             }
+            self.conn.clear_poison();
             conn
         })
     }

@@ -174,12 +174,12 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     loop {
         // Checked outside a transaction first: a read-only look that never takes the write lock
         // once the database is current.
-        if refuse_newer(version(conn)?)? {
+        if is_current(version(conn)?)? {
             return Ok(());
         }
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let current = version(&tx)?;
-        if refuse_newer(current)? {
+        if is_current(current)? {
             return Ok(());
         }
         let next = current + 1;
@@ -193,9 +193,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     }
 }
 
-/// `Ok(true)` if the database is current, `Ok(false)` if a migration is due, an error if it is
-/// newer than this crate (or has a negative version).
-fn refuse_newer(version: i64) -> Result<bool> {
+/// `Ok(true)` if the database is at [`SCHEMA_VERSION`], `Ok(false)` if a migration is due, and
+/// an error if it is newer than this crate (or has a negative version).
+fn is_current(version: i64) -> Result<bool> {
     let supported = i64::from(SCHEMA_VERSION);
     if version > supported {
         return Err(StoreError::backend(format_args!(
