@@ -39,7 +39,9 @@ pub mod catalog;
 pub mod clock;
 pub mod customer;
 pub mod dunning;
+pub mod engine;
 pub mod event;
+pub mod gateway;
 pub mod idempotency;
 pub mod ids;
 pub mod invoice;
@@ -50,6 +52,7 @@ pub mod store;
 pub mod subscription;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod token;
 mod validation;
 
 #[doc(hidden)]

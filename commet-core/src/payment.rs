@@ -49,8 +49,9 @@ pub enum AttemptStatus {
     Pending,
     /// Paid.
     Succeeded {
-        /// The gateway's payment id.
-        payment_id: String,
+        /// The gateway's payment id; `None` when nothing was charged (the invoice was covered by
+        /// credit, so the amount was zero).
+        payment_id: Option<String>,
     },
     /// Declined or failed.
     Failed {
@@ -133,10 +134,10 @@ impl PaymentAttempt {
             }
         }
         match &self.status {
-            AttemptStatus::Pending => Ok(()),
-            AttemptStatus::Succeeded { payment_id } => {
-                check_text("payment_id", payment_id, true, 255)
-            }
+            AttemptStatus::Pending | AttemptStatus::Succeeded { payment_id: None } => Ok(()),
+            AttemptStatus::Succeeded {
+                payment_id: Some(payment_id),
+            } => check_text("payment_id", payment_id, true, 255),
             AttemptStatus::Failed { code, message } => {
                 check_text("code", code, true, 100)?;
                 check_text("message", message, false, 1_000)

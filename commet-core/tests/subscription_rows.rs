@@ -384,7 +384,7 @@ fn creation_rows_pick_the_status_from_the_price() {
         panic!()
     };
     assert_eq!(
-        ready.checkout_url,
+        ready.checkout_url.as_str(),
         "https://billing.example.com/checkout/sub?token=t"
     );
     assert_eq!(ready.invoice_total, 5_000);
@@ -543,7 +543,7 @@ fn a_failed_renewal_starts_dunning_and_reports_the_retry_date() {
     let json = serde_json::to_value(payment_failed).unwrap();
     assert_eq!(
         json["data"]["recoveryUrl"],
-        "https://billing.example.com/recover?token=r"
+        "https://billing.example.com/recover/sub?token=r"
     );
     assert_eq!(json["data"]["attempt"], 1);
 }

@@ -16,6 +16,10 @@ commet_core::store_conformance_tests!(|| async {
     Arc::new(common::TempFileStore::new().await) as Arc<dyn Store>
 });
 
+commet_core::engine_scenario_tests!(|| async {
+    Arc::new(common::TempFileStore::new().await) as Arc<dyn Store>
+});
+
 /// The suite on one file through two connections, each call going to the next connection.
 mod two_connections {
     use super::*;

@@ -12,6 +12,7 @@ use crate::calendar::Frequency;
 use crate::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
 use crate::money::Currency;
 use crate::subscription::SubscriptionStatus;
+use crate::token::SignedUrl;
 
 /// A plan as events name it: `{ "id", "name" }`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -292,7 +293,7 @@ pub struct CheckoutReadyData {
     #[serde(with = "currency")]
     pub invoice_currency: Currency,
     /// Where to send the customer.
-    pub checkout_url: String,
+    pub checkout_url: SignedUrl,
 }
 
 /// `payment.received`.
@@ -342,7 +343,7 @@ pub struct PaymentFailedData {
     /// The gateway's message.
     pub failure_message: String,
     /// Where the customer can pay or update the payment method.
-    pub recovery_url: Option<String>,
+    pub recovery_url: Option<SignedUrl>,
     /// commet: when the next retry runs; `null` when none is scheduled.
     #[serde(with = "time::option")]
     pub retry_at: Option<DateTime<Utc>>,

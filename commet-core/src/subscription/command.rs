@@ -19,6 +19,7 @@ use crate::ids::{CustomerId, InvoiceId, SubscriptionId};
 use crate::invoice::LineKind;
 use crate::invoice::{Invoice, InvoiceStatus};
 use crate::money::Money;
+use crate::token::SignedUrl;
 
 /// The invoice a transition settles or fails to collect, as events report it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,7 +109,7 @@ pub struct FailedCharge {
     /// `now` and exhaust dunning in the same commit).
     pub next: DunningStep,
     /// Where the customer can pay or update the payment method.
-    pub recovery_url: Option<String>,
+    pub recovery_url: Option<SignedUrl>,
 }
 
 /// The result of a charge at a period boundary (trial end, renewal).
@@ -152,7 +153,7 @@ pub struct PlanChange {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckoutOffer {
     /// The checkout URL (signed, expiring).
-    pub url: String,
+    pub url: SignedUrl,
     /// What checkout will charge (zero for a trial).
     pub amount: Money,
     /// When the subscription is canceled if checkout is not completed (`None`: never).

@@ -234,7 +234,8 @@ impl Subscription {
             } => self.cancel_now(comment.as_deref(), open_invoices, now)?,
             Command::Pause => self.pause(now)?,
             Command::Resume { settlement } | Command::Reactivate { settlement } => {
-                Step::new(fresh_period(self.interval, now)?).settled(settlement)
+                Step::new(period_settled(settled(settlement), self.interval, now)?)
+                    .settled(settlement)
             }
             Command::Upgrade { change, settlement } => self.upgrade(change, settlement, now)?,
             Command::ScheduleDowngrade { change } => self.schedule_downgrade(change, now)?,
@@ -275,7 +276,7 @@ impl Subscription {
     ) -> Result<Step<'a>, SubscriptionError> {
         match completion {
             CheckoutCompletion::Paid { invoice } => {
-                let mut step = Step::new(fresh_period(self.interval, now)?);
+                let mut step = Step::new(period_settled(Some(invoice), self.interval, now)?);
                 step.facts.settlement = Some(invoice);
                 Ok(step)
             }
@@ -349,7 +350,12 @@ impl Subscription {
         };
         no_cancellation_pending(trialing.cancellation.as_ref())?;
         self.check_currency(change)?;
-        let mut step = Step::new(fresh_period(change.items.interval, now)?).settled(settlement);
+        let mut step = Step::new(period_settled(
+            settled(settlement),
+            change.items.interval,
+            now,
+        )?)
+        .settled(settlement);
         step.items = Some((change.items.items.clone(), change.items.interval));
         Ok(step)
     }
@@ -592,7 +598,12 @@ impl Subscription {
         no_cancellation_pending(active.cancellation.as_ref())?;
         self.check_currency(change)?;
         // Immediate: the period resets to now; any scheduled downgrade is superseded.
-        let mut step = Step::new(fresh_period(change.items.interval, now)?).settled(settlement);
+        let mut step = Step::new(period_settled(
+            settled(settlement),
+            change.items.interval,
+            now,
+        )?)
+        .settled(settlement);
         step.items = Some((change.items.items.clone(), change.items.interval));
         Ok(step)
     }
@@ -776,7 +787,7 @@ fn pending(
     checkout: &CheckoutOffer,
     now: DateTime<Utc>,
 ) -> Result<SubscriptionState, SubscriptionError> {
-    check_text("checkout.url", &checkout.url, true, 4_096)?;
+    check_text("checkout.url", checkout.url.as_str(), true, 4_096)?;
     if let Some(expires_at) = checkout.expires_at
         && expires_at <= now
     {
@@ -796,6 +807,25 @@ fn pending(
         success_url: checkout.success_url.clone(),
         cancel_url: checkout.cancel_url.clone(),
     }))
+}
+
+/// Active for the period a settled invoice billed (a checkout retried after a decline bills
+/// the period of its first attempt), or a new cycle anchored at `now` when nothing was billed.
+fn period_settled(
+    invoice: Option<&InvoiceSummary>,
+    interval: Interval,
+    now: DateTime<Utc>,
+) -> Result<SubscriptionState, SubscriptionError> {
+    match invoice.and_then(|invoice| invoice.period) {
+        Some(period) if period.start() <= now => Ok(SubscriptionState::Active(Active {
+            anchor: period.start(),
+            period,
+            cancellation: None,
+            plan_change: None,
+        })),
+        Some(_) => Err(InvalidField::new("invoice.period", "must not start after now").into()),
+        None => fresh_period(interval, now),
+    }
 }
 
 /// Active with a new cycle anchored at `now`.

@@ -388,7 +388,9 @@ pub(super) fn build(
                     failed_attempts: dunning.failed_attempts,
                 })
             }
-            EventKind::InvoiceCreated => Event::InvoiceCreated(invoice_data(invoice()?, after)),
+            EventKind::InvoiceCreated => {
+                Event::InvoiceCreated(invoice_data(invoice()?, after.customer(), Some(after.id())))
+            }
             EventKind::InvoiceVoided | EventKind::CustomerCreated | EventKind::CustomerUpdated => {
                 return Err(missing(
                     kind,
@@ -401,8 +403,12 @@ pub(super) fn build(
     Ok(events)
 }
 
-/// `invoice.created` / `invoice.voided` data for an invoice of `subscription`.
-pub(super) fn invoice_data(invoice: &InvoiceSummary, subscription: &Subscription) -> InvoiceData {
+/// `invoice.created` / `invoice.voided` data for an invoice of `customer`.
+pub(crate) fn invoice_data(
+    invoice: &InvoiceSummary,
+    customer: crate::ids::CustomerId,
+    subscription: Option<crate::ids::SubscriptionId>,
+) -> InvoiceData {
     InvoiceData {
         invoice_id: invoice.id,
         invoice_number: invoice.number.clone(),
@@ -414,7 +420,7 @@ pub(super) fn invoice_data(invoice: &InvoiceSummary, subscription: &Subscription
         currency: invoice.total.currency(),
         subtotal: invoice.subtotal.minor_units(),
         total: invoice.total.minor_units(),
-        customer_id: subscription.customer(),
-        subscription_id: Some(subscription.id()),
+        customer_id: customer,
+        subscription_id: subscription,
     }
 }

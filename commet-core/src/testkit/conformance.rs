@@ -323,7 +323,7 @@ pub async fn every_entity_round_trips_exactly(store: &dyn Store) {
     let pending = catalog.attempt(attempt_invoice, 1, now);
     let mut succeeded = catalog.attempt(attempt_invoice, 2, now);
     succeeded.status = AttemptStatus::Succeeded {
-        payment_id: "ch_3Nx…ünï".into(),
+        payment_id: Some("ch_3Nx…ünï".into()),
     };
     succeeded.completed_at = Some(now + TimeDelta::seconds(2));
     let mut failed = catalog.attempt(attempt_invoice, 3, now);
@@ -1225,9 +1225,7 @@ pub async fn pending_payment_attempts_are_found_for_recovery(store: &dyn Store) 
     );
     // Completing one takes it off the list.
     let mut completed = pending[0].clone();
-    completed.status = AttemptStatus::Succeeded {
-        payment_id: "ch_1".into(),
-    };
+    completed.status = AttemptStatus::Succeeded { payment_id: None };
     completed.completed_at = Some(base + TimeDelta::hours(1));
     commit(
         store,

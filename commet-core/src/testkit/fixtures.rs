@@ -22,6 +22,7 @@ use crate::subscription::{
     InvoiceSummary, NewSubscription, PaymentFailure, PlanChange, PricedItems, Settlement,
     Subscription,
 };
+use crate::token::SignedUrl;
 
 /// Midnight UTC on a date.
 #[must_use]
@@ -203,7 +204,7 @@ impl Catalog {
     #[must_use]
     pub fn checkout(now: DateTime<Utc>, expires: bool) -> CheckoutOffer {
         CheckoutOffer {
-            url: "https://billing.example.com/checkout/sub?token=t".into(),
+            url: SignedUrl::new("https://billing.example.com/checkout", "sub", "t"),
             amount: Money::from_minor(5_000, Currency::USD),
             expires_at: expires.then(|| now + TimeDelta::days(2)),
             success_url: Some("https://app.example.com/welcome".into()),
@@ -260,7 +261,11 @@ impl Catalog {
                 attempt: 2,
                 last: false,
             },
-            recovery_url: Some("https://billing.example.com/recover?token=r".into()),
+            recovery_url: Some(SignedUrl::new(
+                "https://billing.example.com/recover",
+                "sub",
+                "r",
+            )),
         }
     }
 

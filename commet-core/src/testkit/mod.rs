@@ -23,3 +23,5 @@
 
 pub mod conformance;
 pub mod fixtures;
+pub mod gateway;
+pub mod scenarios;

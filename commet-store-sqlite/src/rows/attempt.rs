@@ -38,7 +38,7 @@ pub(crate) fn owner_of_key(conn: &Connection, key: &str) -> Result<Option<String
 fn outcome(status: &AttemptStatus) -> (&'static str, Option<&str>, Option<&str>, Option<&str>) {
     match status {
         AttemptStatus::Pending => ("pending", None, None, None),
-        AttemptStatus::Succeeded { payment_id } => ("succeeded", Some(payment_id), None, None),
+        AttemptStatus::Succeeded { payment_id } => ("succeeded", payment_id.as_deref(), None, None),
         AttemptStatus::Failed { code, message } => ("failed", None, Some(code), Some(message)),
     }
 }
@@ -110,7 +110,7 @@ pub(crate) fn decode(row: &Row<'_>) -> Result<PaymentAttempt> {
     let status = match status.as_str() {
         "pending" => AttemptStatus::Pending,
         "succeeded" => AttemptStatus::Succeeded {
-            payment_id: required(&columns, 11)?,
+            payment_id: columns.get(11)?,
         },
         "failed" => AttemptStatus::Failed {
             code: required(&columns, 12)?,

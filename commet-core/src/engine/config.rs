@@ -1,0 +1,151 @@
+//! How an engine is configured.
+
+use chrono::TimeDelta;
+use serde::{Deserialize, Serialize};
+
+use crate::InvalidField;
+use crate::dunning::DunningPolicy;
+use crate::event::{DEFAULT_API_VERSION, Mode};
+use crate::invoice::NumberSeries;
+use crate::money::RoundingPolicy;
+use crate::subscription::AccessPolicy;
+use crate::token::SigningKey;
+
+/// How long signed links stay valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkTtls {
+    /// Checkout links: 24 hours by default.
+    pub checkout: TimeDelta,
+    /// Portal sessions: 1 hour by default.
+    pub portal: TimeDelta,
+    /// Recovery links in `payment.failed`: 7 days by default.
+    pub recovery: TimeDelta,
+}
+
+impl Default for LinkTtls {
+    fn default() -> Self {
+        LinkTtls {
+            checkout: TimeDelta::hours(24),
+            portal: TimeDelta::hours(1),
+            recovery: TimeDelta::days(7),
+        }
+    }
+}
+
+/// Everything a [`Billing`](super::Billing) engine is configured with.
+///
+/// Start from [`BillingConfig::new`] and change what you need:
+///
+/// ```
+/// use chrono::TimeDelta;
+/// use commet_core::engine::BillingConfig;
+/// use commet_core::token::SigningKey;
+///
+/// let mut config = BillingConfig::new("org_acme", SigningKey::generate()?);
+/// config.checkout_base_url = "https://billing.acme.com/checkout".into();
+/// config.checkout_expires_after = Some(TimeDelta::days(3));
+/// config.validate()?;
+/// # Ok::<(), commet_core::InvalidField>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct BillingConfig {
+    /// The organization id in every event envelope.
+    pub organization_id: String,
+    /// Live or sandbox, in every event envelope.
+    pub mode: Mode,
+    /// The payload version in every event envelope.
+    pub api_version: String,
+    /// Checkout links are `{checkout_base_url}/{subscription id}?token=...`.
+    pub checkout_base_url: String,
+    /// Portal links are `{portal_base_url}/{customer id}?token=...`.
+    pub portal_base_url: String,
+    /// Recovery links are `{recovery_base_url}/{subscription id}?token=...`.
+    pub recovery_base_url: String,
+    /// Signs every link.
+    pub signing_key: SigningKey,
+    /// The invoice number series (prefix, padding, first number).
+    pub invoice_series: NumberSeries,
+    /// Retries and exhaustion.
+    pub dunning: DunningPolicy,
+    /// Access while past due.
+    pub access: AccessPolicy,
+    /// How long links stay valid.
+    pub links: LinkTtls,
+    /// Cancel a subscription whose checkout is not completed within this long (`None`, the
+    /// default: never, as at Commet).
+    pub checkout_expires_after: Option<TimeDelta>,
+    /// How amounts are rounded.
+    pub rounding: RoundingPolicy,
+    /// How long an idempotency key is remembered: 24 hours by default.
+    pub idempotency_ttl: TimeDelta,
+    /// A charge still pending this long after it was recorded is taken to be abandoned (its
+    /// process crashed) and is completed by the next run, with the same idempotency key.
+    pub recovery_grace: TimeDelta,
+    /// How many subscriptions `run_due` handles per commit.
+    pub batch_size: usize,
+}
+
+impl BillingConfig {
+    /// A configuration with the defaults: sandbox mode, Commet's API version, base URLs on
+    /// `http://localhost:8080` (replace them), `INV-000001` numbering, retries 1, 3, 5 and 7
+    /// days after a failure then cancel, grace during dunning, no checkout expiry, half away
+    /// from zero rounding, 24-hour idempotency, 5-minute recovery grace, batches of 200.
+    #[must_use]
+    pub fn new(organization_id: impl Into<String>, signing_key: SigningKey) -> BillingConfig {
+        BillingConfig {
+            organization_id: organization_id.into(),
+            mode: Mode::Sandbox,
+            api_version: DEFAULT_API_VERSION.into(),
+            checkout_base_url: "http://localhost:8080/checkout".into(),
+            portal_base_url: "http://localhost:8080/portal".into(),
+            recovery_base_url: "http://localhost:8080/recover".into(),
+            signing_key,
+            invoice_series: NumberSeries::default(),
+            dunning: DunningPolicy::default(),
+            access: AccessPolicy::default(),
+            links: LinkTtls::default(),
+            checkout_expires_after: None,
+            rounding: RoundingPolicy::default(),
+            idempotency_ttl: TimeDelta::hours(24),
+            recovery_grace: TimeDelta::minutes(5),
+            batch_size: 200,
+        }
+    }
+
+    /// Check the configuration; the error names the field.
+    pub fn validate(&self) -> Result<(), InvalidField> {
+        crate::validation::check_text("organization_id", &self.organization_id, true, 200)?;
+        crate::validation::check_text("api_version", &self.api_version, true, 32)?;
+        for (field, url) in [
+            ("checkout_base_url", &self.checkout_base_url),
+            ("portal_base_url", &self.portal_base_url),
+            ("recovery_base_url", &self.recovery_base_url),
+        ] {
+            if !(url.starts_with("https://") || url.starts_with("http://")) || url.contains('?') {
+                return Err(InvalidField::new(
+                    field,
+                    "must be an http(s) URL without a query",
+                ));
+            }
+        }
+        let positive = |field: &str, ttl: TimeDelta| {
+            if ttl > TimeDelta::zero() {
+                Ok(())
+            } else {
+                Err(InvalidField::new(field, "must be positive"))
+            }
+        };
+        positive("links.checkout", self.links.checkout)?;
+        positive("links.portal", self.links.portal)?;
+        positive("links.recovery", self.links.recovery)?;
+        positive("idempotency_ttl", self.idempotency_ttl)?;
+        positive("recovery_grace", self.recovery_grace)?;
+        if let Some(ttl) = self.checkout_expires_after {
+            positive("checkout_expires_after", ttl)?;
+        }
+        if !(1..=10_000).contains(&self.batch_size) {
+            return Err(InvalidField::new("batch_size", "must be 1 to 10000"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,536 @@
+//! Due work: renewals, trials, dunning, scheduled changes, checkout expiry, crash recovery.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::charge::Charged;
+use super::subscriptions::next_attempt_number;
+use super::{Billing, BillingError, Result};
+use crate::clock::TestClock;
+use crate::ids::SubscriptionId;
+use crate::invoice::{InvoiceStatus, RecurringInvoice};
+use crate::money::Money;
+use crate::payment::{ChargePurpose, PaymentAttempt};
+use crate::store::{ChangeSet, EntityKind, StoreError, StoreExt};
+use crate::subscription::{
+    ChargeOutcome, Command, DueWork, InvoiceSummary, Settlement, Subscription, SubscriptionState,
+};
+
+/// What a run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// Periods renewed (charged, or free).
+    pub renewals: u64,
+    /// `trial.will_end` reminders sent.
+    pub trial_reminders: u64,
+    /// Trials ended (charged or canceled).
+    pub trial_ends: u64,
+    /// Dunning retries charged.
+    pub dunning_retries: u64,
+    /// Subscriptions whose dunning was exhausted.
+    pub dunning_exhausted: u64,
+    /// Scheduled cancellations that took effect.
+    pub cancellations: u64,
+    /// Scheduled plan changes that took effect.
+    pub plan_changes: u64,
+    /// Checkouts canceled for their time to live.
+    pub checkouts_expired: u64,
+    /// Charges paid.
+    pub charges_paid: u64,
+    /// Charges declined.
+    pub charges_declined: u64,
+    /// Charges whose outcome is unknown (the gateway failed); completed by a later run.
+    pub charges_unresolved: u64,
+    /// Abandoned charges (from a crashed process) completed.
+    pub recovered: u64,
+    /// Commits made.
+    pub commits: u64,
+}
+
+impl RunReport {
+    fn merge(&mut self, other: RunReport) {
+        self.renewals += other.renewals;
+        self.trial_reminders += other.trial_reminders;
+        self.trial_ends += other.trial_ends;
+        self.dunning_retries += other.dunning_retries;
+        self.dunning_exhausted += other.dunning_exhausted;
+        self.cancellations += other.cancellations;
+        self.plan_changes += other.plan_changes;
+        self.checkouts_expired += other.checkouts_expired;
+        self.charges_paid += other.charges_paid;
+        self.charges_declined += other.charges_declined;
+        self.charges_unresolved += other.charges_unresolved;
+        self.recovered += other.recovered;
+        self.commits += other.commits;
+    }
+
+    /// Did the run change anything?
+    #[must_use]
+    pub fn did_work(&self) -> bool {
+        self.renewals
+            + self.trial_reminders
+            + self.trial_ends
+            + self.dunning_retries
+            + self.dunning_exhausted
+            + self.cancellations
+            + self.plan_changes
+            + self.checkouts_expired
+            + self.recovered
+            > 0
+    }
+}
+
+/// What one due subscription needs after its work without charges was decided.
+enum Next {
+    /// Nothing more now.
+    Done,
+    /// A charge was recorded in the batch's intent commit.
+    Charge(PaymentAttempt),
+    /// Its period charge is being made by someone else (or was abandoned and awaits
+    /// recovery): leave it.
+    InFlight,
+}
+
+impl Billing {
+    /// Run every piece of work due now, in batches: trial reminders and ends, period ends
+    /// (scheduled cancellations and plan changes first, then the renewal), dunning retries and
+    /// exhaustion, checkout expiry; and complete charges a crashed process left pending for
+    /// longer than [`recovery_grace`](super::BillingConfig::recovery_grace).
+    ///
+    /// Each batch needs two commits (the decisions and charge intents, then the outcomes)
+    /// whatever its size. Work that another worker is doing at the same time is left to it.
+    pub async fn run_due(&self) -> Result<RunReport> {
+        let mut report = RunReport::default();
+        self.recover_abandoned(&mut report).await?;
+        let mut left: HashSet<SubscriptionId> = HashSet::new();
+        loop {
+            let now = self.now();
+            let batch: Vec<SubscriptionId> = self
+                .store
+                .due(now, self.config.batch_size + left.len())
+                .await?
+                .iter()
+                .map(Subscription::id)
+                .filter(|id| !left.contains(id))
+                .take(self.config.batch_size)
+                .collect();
+            if batch.is_empty() {
+                return Ok(report);
+            }
+            let (attempts, in_flight, counts) = self.decide_batch(&batch, now).await?;
+            report.merge(counts);
+            report.commits += 1;
+            left.extend(in_flight);
+            let unresolved = self.charge_batch(&attempts, &mut report).await?;
+            left.extend(unresolved);
+        }
+    }
+
+    /// Decide the batch and commit its decisions and charge intents, re-run on conflicts (a
+    /// concurrent worker got there first).
+    async fn decide_batch(
+        &self,
+        batch: &[SubscriptionId],
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<PaymentAttempt>, Vec<SubscriptionId>, RunReport)> {
+        self.retrying("due work", async || {
+            let mut changes = ChangeSet::default();
+            let mut counts = RunReport::default();
+            let mut attempts = Vec::new();
+            let mut in_flight = Vec::new();
+            for &id in batch {
+                let subscription = self.store.get_subscription(id).await?;
+                match self
+                    .due_into(&subscription, now, &mut changes, &mut counts)
+                    .await?
+                {
+                    Next::Done => {}
+                    Next::Charge(attempt) => attempts.push(attempt),
+                    Next::InFlight => in_flight.push(id),
+                }
+            }
+            if !changes.is_empty() {
+                match self.store.commit(changes).await {
+                    Ok(_) => {}
+                    // Another worker recorded the same period charge or retry first: a race
+                    // like a version conflict, decided again from fresh reads.
+                    Err(StoreError::AlreadyExists {
+                        kind: EntityKind::Invoice | EntityKind::PaymentAttempt,
+                        ..
+                    }) => {
+                        return Err(BillingError::Store(StoreError::Conflict {
+                            kind: EntityKind::Invoice,
+                            id: "a period charge".into(),
+                            expected: crate::store::ExpectedVersion::New,
+                            actual: Some(1),
+                        }));
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            Ok((attempts, in_flight, counts))
+        })
+        .await
+    }
+
+    /// Charge the batch's attempts, then settle them all in one commit (one by one if that
+    /// commit conflicts). Returns the subscriptions whose charge is unresolved.
+    async fn charge_batch(
+        &self,
+        attempts: &[PaymentAttempt],
+        report: &mut RunReport,
+    ) -> Result<Vec<SubscriptionId>> {
+        let mut outcomes = Vec::with_capacity(attempts.len());
+        let mut unresolved = Vec::new();
+        for attempt in attempts {
+            match self.charge(attempt).await {
+                Ok(charged) => outcomes.push((attempt.idempotency_key(), charged)),
+                Err(_) => {
+                    report.charges_unresolved += 1;
+                    unresolved.extend(attempt.subscription);
+                }
+            }
+        }
+        for (_, charged) in &outcomes {
+            match charged {
+                Charged::Paid { .. } => report.charges_paid += 1,
+                Charged::Declined { .. } => report.charges_declined += 1,
+            }
+        }
+        if outcomes.is_empty() {
+            return Ok(unresolved);
+        }
+        let now = self.now();
+        let mut changes = ChangeSet::default();
+        let mut together = true;
+        for (key, charged) in &outcomes {
+            if self
+                .settle_into(key, charged, now, &mut changes)
+                .await
+                .is_err()
+            {
+                together = false;
+                break;
+            }
+        }
+        if together {
+            match self.store.commit(changes).await {
+                Ok(_) => {
+                    report.commits += 1;
+                    return Ok(unresolved);
+                }
+                Err(error) if error.is_conflict() => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        for (key, charged) in &outcomes {
+            self.settle(key, charged, None).await?;
+            report.commits += 1;
+        }
+        Ok(unresolved)
+    }
+
+    /// Bring one due subscription forward to `now`: decide every step without a charge into
+    /// `changes`, and record the charge it then needs, if any.
+    async fn due_into(
+        &self,
+        subscription: &Subscription,
+        now: DateTime<Utc>,
+        changes: &mut ChangeSet,
+        counts: &mut RunReport,
+    ) -> Result<Next> {
+        let mut current = subscription.clone();
+        let next = loop {
+            let Some((at, work)) = current.due_work() else {
+                break Next::Done;
+            };
+            if at > now {
+                break Next::Done;
+            }
+            let command = match work {
+                DueWork::CheckoutExpiry => {
+                    for invoice in self.outstanding_invoices(current.id()).await? {
+                        if self.has_pending_attempt(invoice.id()).await? {
+                            break;
+                        }
+                    }
+                    counts.checkouts_expired += 1;
+                    let expired = self
+                        .apply_decision(&current, &Command::ExpireCheckout, now, changes)
+                        .await?;
+                    let open: Vec<_> = self
+                        .outstanding_invoices(current.id())
+                        .await?
+                        .iter()
+                        .map(|invoice| crate::subscription::InvoiceAction::Void(invoice.id()))
+                        .collect();
+                    let Some(expired) = expired else {
+                        break Next::Done;
+                    };
+                    self.apply_invoice_actions(&open, &expired, now, changes)
+                        .await?;
+                    current = expired;
+                    continue;
+                }
+                DueWork::TrialReminder => {
+                    counts.trial_reminders += 1;
+                    Command::SendTrialReminder
+                }
+                DueWork::TrialEnd | DueWork::PeriodEnd if has_cancellation(&current) => {
+                    counts.cancellations += 1;
+                    Command::ApplyScheduledCancellation
+                }
+                DueWork::PeriodEnd if has_plan_change(&current) => {
+                    counts.plan_changes += 1;
+                    Command::ApplyScheduledPlanChange
+                }
+                DueWork::TrialEnd | DueWork::PeriodEnd => {
+                    let purpose = if work == DueWork::TrialEnd {
+                        counts.trial_ends += 1;
+                        ChargePurpose::TrialEnd
+                    } else {
+                        counts.renewals += 1;
+                        ChargePurpose::Renewal
+                    };
+                    match self.period_charge(&current, purpose, now, changes).await? {
+                        Some(next) => break next,
+                        // Free: renewed without an invoice.
+                        None => Command::Renew(ChargeOutcome::Paid {
+                            settlement: Settlement::Free,
+                        }),
+                    }
+                }
+                DueWork::DunningRetry => {
+                    counts.dunning_retries += 1;
+                    break self.dunning_retry(&current, now, changes).await?;
+                }
+                DueWork::DunningExhaustion => {
+                    counts.dunning_exhausted += 1;
+                    Command::ExhaustDunning {
+                        final_failure: None,
+                        policy: self.config.dunning.on_exhaustion(),
+                    }
+                }
+            };
+            match self
+                .apply_decision(&current, &command, now, changes)
+                .await?
+            {
+                Some(after) => current = after,
+                None => break Next::Done,
+            }
+        };
+        if current != *subscription {
+            Billing::claim(&current, changes);
+            if let Some(put) = changes
+                .subscriptions
+                .iter_mut()
+                .find(|put| put.value.id() == current.id())
+            {
+                put.value = current;
+            }
+        }
+        Ok(next)
+    }
+
+    /// The charge of the period that starts at the end of the current one (or of the trial):
+    /// recorded in `changes`. `None` for a free subscription.
+    async fn period_charge(
+        &self,
+        subscription: &Subscription,
+        purpose: ChargePurpose,
+        now: DateTime<Utc>,
+        changes: &mut ChangeSet,
+    ) -> Result<Option<Next>> {
+        let items = self.priced_items(subscription).await?;
+        if items.iter().all(|(price, _)| price.is_free()) {
+            return Ok(None);
+        }
+        let cycle = subscription
+            .cycle()
+            .ok_or_else(|| BillingError::not_found(EntityKind::Subscription, subscription.id()))?;
+        let start = match subscription.state() {
+            SubscriptionState::Trialing(trialing) => trialing.trial.end(),
+            _ => subscription
+                .current_period()
+                .map_or(cycle.anchor(), |period| period.end()),
+        };
+        let period = cycle
+            .period_containing(start)
+            .map_err(crate::subscription::SubscriptionError::from)?;
+        if let Some(existing) = self
+            .store
+            .recurring_invoice(subscription.id(), period.start())
+            .await?
+        {
+            let attempts = self.store.payment_attempts(existing.id()).await?;
+            if attempts.iter().any(PaymentAttempt::is_pending) {
+                return Ok(Some(Next::InFlight));
+            }
+            return match existing.status() {
+                InvoiceStatus::Outstanding => {
+                    let customer = self.customer_view(changes, subscription.customer()).await?;
+                    Ok(Some(Next::Charge(self.retry_intent(
+                        &existing,
+                        subscription,
+                        &customer,
+                        purpose,
+                        next_attempt_number(&attempts),
+                        now,
+                        changes,
+                    ))))
+                }
+                InvoiceStatus::Paid => {
+                    // Paid already (its settlement was lost with a crash): renew with it.
+                    let summary = InvoiceSummary::of(&existing, None)?;
+                    let settlement = Settlement::Invoice(summary);
+                    let command = if purpose == ChargePurpose::TrialEnd {
+                        Command::EndTrial(ChargeOutcome::Paid { settlement })
+                    } else {
+                        Command::Renew(ChargeOutcome::Paid { settlement })
+                    };
+                    match self
+                        .apply_decision(subscription, &command, now, changes)
+                        .await?
+                    {
+                        Some(after) => Billing::claim(&after, changes),
+                        None => return Ok(Some(Next::InFlight)),
+                    }
+                    Ok(Some(Next::Done))
+                }
+                InvoiceStatus::Draft | InvoiceStatus::Void | InvoiceStatus::Uncollectible => {
+                    Ok(Some(Next::InFlight))
+                }
+            };
+        }
+        let customer = self.customer_view(changes, subscription.customer()).await?;
+        let invoice = RecurringInvoice {
+            id: self.ids.next(now),
+            customer: subscription.customer(),
+            subscription: subscription.id(),
+            currency: subscription.currency(),
+            period,
+            items: &items,
+            created_at: now,
+            available_credit: Money::zero(subscription.currency()),
+            policy: self.config.rounding,
+        }
+        .build()?;
+        let _ = customer;
+        let attempt = self
+            .new_invoice_intent(invoice, subscription, purpose, now, changes)
+            .await?;
+        Ok(Some(Next::Charge(attempt)))
+    }
+
+    /// A scheduled dunning retry of a past-due subscription, recorded in `changes`.
+    async fn dunning_retry(
+        &self,
+        subscription: &Subscription,
+        now: DateTime<Utc>,
+        changes: &mut ChangeSet,
+    ) -> Result<Next> {
+        let SubscriptionState::PastDue(past_due) = subscription.state() else {
+            return Ok(Next::Done);
+        };
+        let invoice = self.store.get_invoice(past_due.dunning.invoice).await?;
+        let attempts = self.store.payment_attempts(invoice.id()).await?;
+        if attempts.iter().any(PaymentAttempt::is_pending) {
+            return Ok(Next::InFlight);
+        }
+        let customer = self.customer_view(changes, subscription.customer()).await?;
+        Ok(Next::Charge(self.retry_intent(
+            &invoice,
+            subscription,
+            &customer,
+            ChargePurpose::DunningRetry,
+            next_attempt_number(&attempts),
+            now,
+            changes,
+        )))
+    }
+
+    async fn has_pending_attempt(&self, invoice: crate::ids::InvoiceId) -> Result<bool> {
+        Ok(self
+            .store
+            .payment_attempts(invoice)
+            .await?
+            .iter()
+            .any(PaymentAttempt::is_pending))
+    }
+
+    /// Complete charges left pending longer than the recovery grace (their process crashed):
+    /// charge again with the same key (the gateway answers with the first outcome) and settle.
+    async fn recover_abandoned(&self, report: &mut RunReport) -> Result<()> {
+        let cutoff = self.now() - self.config.recovery_grace;
+        let mut tried = HashSet::new();
+        loop {
+            let pending = self
+                .store
+                .pending_payment_attempts(cutoff, self.config.batch_size + tried.len())
+                .await?;
+            let fresh: Vec<PaymentAttempt> = pending
+                .into_iter()
+                .filter(|attempt| tried.insert(attempt.idempotency_key()))
+                .collect();
+            if fresh.is_empty() {
+                return Ok(());
+            }
+            for attempt in &fresh {
+                match self.charge(attempt).await {
+                    Ok(charged) => {
+                        self.settle(&attempt.idempotency_key(), &charged, None)
+                            .await?;
+                        report.recovered += 1;
+                        report.commits += 1;
+                    }
+                    Err(_) => report.charges_unresolved += 1,
+                }
+            }
+        }
+    }
+
+    /// Move the engine's [`TestClock`] forward to `until`, stopping at every deadline on the way
+    /// (renewals, trial reminders and ends, dunning retries, scheduled changes, checkout
+    /// expiry) and running the due work there, so a simulated year produces exactly the
+    /// timeline a real one would. `clock` must be the clock the engine was built with.
+    ///
+    /// Work that cannot progress (a charge another process is making) does not hold time back:
+    /// the clock then moves on to `until`.
+    pub async fn advance_to(&self, clock: &TestClock, until: DateTime<Utc>) -> Result<RunReport> {
+        self.check_test_clock(clock)?;
+        let mut report = RunReport::default();
+        loop {
+            let now = self.now();
+            let target = match self.store.next_due_at().await? {
+                Some(due) if due <= until => due.max(now),
+                _ => until,
+            };
+            clock.set(target)?;
+            let run = self.run_due().await?;
+            let worked = run.did_work();
+            report.merge(run);
+            if target == until || (!worked && target == now) {
+                if target != until {
+                    clock.set(until)?;
+                    report.merge(self.run_due().await?);
+                }
+                return Ok(report);
+            }
+        }
+    }
+}
+
+fn has_cancellation(subscription: &Subscription) -> bool {
+    match subscription.state() {
+        SubscriptionState::Active(active) => active.cancellation.is_some(),
+        SubscriptionState::Trialing(trialing) => trialing.cancellation.is_some(),
+        _ => false,
+    }
+}
+
+fn has_plan_change(subscription: &Subscription) -> bool {
+    matches!(subscription.state(), SubscriptionState::Active(active) if active.plan_change.is_some())
+}

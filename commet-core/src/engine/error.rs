@@ -1,0 +1,110 @@
+//! Engine errors, and what a caller does about each.
+
+use crate::InvalidField;
+use crate::clock::ClockError;
+use crate::gateway::GatewayError;
+use crate::invoice::InvoiceError;
+use crate::proration::ProrationError;
+use crate::store::{EntityKind, StoreError};
+use crate::subscription::SubscriptionError;
+use crate::token::TokenError;
+
+/// A `Result` with [`BillingError`].
+pub type Result<T, E = BillingError> = std::result::Result<T, E>;
+
+/// Why an engine operation failed. Nothing was changed unless the variant says otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BillingError {
+    /// A field of the request is invalid (HTTP 400); the error names it.
+    #[error(transparent)]
+    Invalid(#[from] InvalidField),
+    /// Something the request names does not exist (HTTP 404).
+    #[error("no {kind} {id}")]
+    NotFound {
+        /// What was looked for.
+        kind: EntityKind,
+        /// Its id.
+        id: String,
+    },
+    /// The subscription cannot do that now (HTTP 409): an illegal transition, work not due, a
+    /// scheduled cancellation in the way ...
+    #[error(transparent)]
+    Subscription(#[from] SubscriptionError),
+    /// The invoice cannot do that now (HTTP 409), or its figures were refused.
+    #[error(transparent)]
+    Invoice(#[from] InvoiceError),
+    /// A plan change could not be computed.
+    #[error(transparent)]
+    Proration(#[from] ProrationError),
+    /// The charge was declined (HTTP 402): show the message and ask for another payment method.
+    /// The invoice stays open (checkout) or was voided (upgrade, resume, reactivation); the
+    /// subscription is unchanged.
+    #[error("payment declined ({code}): {message}")]
+    PaymentDeclined {
+        /// The decline code.
+        code: String,
+        /// A message fit for the customer.
+        message: String,
+    },
+    /// The customer has no payment method on file (HTTP 402).
+    #[error("the customer has no payment method on file")]
+    NoPaymentMethod,
+    /// A charge for this subscription is in flight (HTTP 409): try again in a moment.
+    #[error("a payment for {subscription} is in progress")]
+    PaymentInProgress {
+        /// The subscription.
+        subscription: String,
+    },
+    /// The payment provider could not be reached (HTTP 503). The charge was recorded and will
+    /// be completed by a later run with the same idempotency key; nothing is charged twice.
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
+    /// A link token was refused (HTTP 401/403).
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// The idempotency key was used for a different request (HTTP 422).
+    #[error("idempotency key {key:?} was used for a different request")]
+    IdempotencyKeyReused {
+        /// The key.
+        key: String,
+    },
+    /// Other writers kept changing the same objects; nothing was changed (HTTP 409): retry.
+    #[error("too much contention on {what}: retry")]
+    Contention {
+        /// What was contended.
+        what: String,
+    },
+    /// The store failed (HTTP 500/503).
+    #[error(transparent)]
+    Store(StoreError),
+    /// The test clock refused to move.
+    #[error(transparent)]
+    Clock(#[from] ClockError),
+}
+
+impl From<StoreError> for BillingError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound { kind, id } => BillingError::NotFound { kind, id },
+            StoreError::Invalid(invalid) => BillingError::Invalid(invalid),
+            other => BillingError::Store(other),
+        }
+    }
+}
+
+impl BillingError {
+    /// A `NotFound` for `kind` and `id`.
+    pub fn not_found(kind: EntityKind, id: impl std::fmt::Display) -> BillingError {
+        BillingError::NotFound {
+            kind,
+            id: id.to_string(),
+        }
+    }
+
+    /// True if the operation lost a race and may be run again from its reads.
+    #[must_use]
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, BillingError::Store(error) if error.is_conflict())
+    }
+}
