@@ -185,8 +185,9 @@ impl State {
     /// Plans and prices are insert-only: unique ids and plan codes, prices of known plans.
     fn check_catalog(&self, plans: &[Plan], prices: &[Price]) -> Result<()> {
         let mut codes = HashSet::new();
+        let mut ids = HashSet::new();
         for plan in plans {
-            if self.plans.contains_key(&plan.id()) {
+            if self.plans.contains_key(&plan.id()) || !ids.insert(plan.id()) {
                 return Err(exists(EntityKind::Plan, format_args!("id={}", plan.id())));
             }
             if self.plan_codes.contains_key(plan.code()) || !codes.insert(plan.code()) {
@@ -284,13 +285,18 @@ impl State {
 
     /// Write a checked change set; cannot fail.
     fn apply(&mut self, changes: ChangeSet, series: Vec<NumberSeries>) -> Vec<u64> {
-        for put in changes.customers {
-            let customer = put.stored();
-            if let Some(old) = self.customers.get(&customer.id())
+        // A rewritten object lets go of its old unique keys first, and only of keys it still
+        // holds: within one change set, another object may take a key this one gives up.
+        for put in &changes.customers {
+            if let Some(old) = self.customers.get(&put.value.id())
                 && let Some(external_id) = old.external_id()
+                && self.external_ids.get(external_id) == Some(&old.id())
             {
                 self.external_ids.remove(external_id);
             }
+        }
+        for put in changes.customers {
+            let customer = put.stored();
             if let Some(external_id) = customer.external_id() {
                 self.external_ids
                     .insert(external_id.to_owned(), customer.id());
@@ -318,6 +324,11 @@ impl State {
         }
         for write in changes.invoices {
             let invoice = write.put.stored();
+            if let Some(key) = self.invoices.get(&invoice.id()).and_then(recurring_key)
+                && self.recurring.get(&key) == Some(&invoice.id())
+            {
+                self.recurring.remove(&key);
+            }
             if let Some(key) = recurring_key(&invoice) {
                 self.recurring.insert(key, invoice.id());
             }
@@ -328,6 +339,12 @@ impl State {
         }
         for put in changes.payment_attempts {
             let attempt = put.stored();
+            if let Some(old) = self.attempts.get(&attempt.id) {
+                let key = old.idempotency_key();
+                if self.attempt_keys.get(&key) == Some(&attempt.id) {
+                    self.attempt_keys.remove(&key);
+                }
+            }
             self.attempt_keys
                 .insert(attempt.idempotency_key(), attempt.id);
             self.attempts.insert(attempt.id, attempt);

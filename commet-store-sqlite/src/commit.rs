@@ -1,0 +1,315 @@
+//! The one write: check a change set, number it, write it, all in one `BEGIN IMMEDIATE`
+//! transaction.
+//!
+//! The checks run first, against the rows as they were before the commit, in exactly the
+//! order `MemoryStore` runs them, so both stores refuse a change set with the same error. Only
+//! when every check passes is anything written; an error at any point drops the transaction,
+//! which rolls back. Versioned writes are still `UPDATE ... WHERE id = ? AND version = ?` with
+//! a rows-affected check, and the schema's unique and foreign keys stay on as a safety net.
+
+use std::collections::HashSet;
+
+use commet_core::InvalidField;
+use commet_core::catalog::{Plan, Price};
+use commet_core::customer::Customer;
+use commet_core::event::Envelope;
+use commet_core::idempotency::IdempotencyRecord;
+use commet_core::invoice::{InvoiceKind, NumberSeries};
+use commet_core::store::{
+    ChangeSet, CommitReceipt, EntityKind, ExpectedVersion, InvoiceWrite, Put, StoreError, Versioned,
+};
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::codec::{integer, micros};
+use crate::error::{Error, Result};
+use crate::rows::{attempt, catalog, customer, event, idempotency, invoice, series, subscription};
+
+/// Commit `changes` (already validated) atomically.
+pub(crate) fn commit(conn: &mut Connection, mut changes: ChangeSet) -> Result<CommitReceipt> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let handover = check(&tx, &changes)?;
+    let numbering =
+        changes.assign_numbers(|prefix| series::load(&tx, prefix).map_err(StoreError::from))?;
+    let event_seqs = apply(&tx, &changes, &numbering.series, handover)?;
+    tx.commit()?;
+    Ok(CommitReceipt {
+        event_seqs,
+        invoice_numbers: numbering.numbers,
+    })
+}
+
+fn exists(kind: EntityKind, key: impl std::fmt::Display) -> Error {
+    StoreError::AlreadyExists {
+        kind,
+        key: key.to_string(),
+    }
+    .into()
+}
+
+fn unknown(field: &str, what: impl std::fmt::Display) -> Error {
+    InvalidField::new(field, format_args!("{what} does not exist")).into()
+}
+
+/// Does the stored version (from a `SELECT version`) satisfy the write?
+fn check_version<T: Versioned>(put: &Put<T>, stored: Option<i64>) -> Result<()> {
+    let stored = stored
+        .map(|version| {
+            u64::try_from(version).map_err(|_| {
+                StoreError::corrupt(T::KIND, put.value.key(), "the stored version is negative")
+            })
+        })
+        .transpose()?;
+    if put.expected.matches(stored) {
+        Ok(())
+    } else {
+        Err(put.conflict(stored).into())
+    }
+}
+
+/// Every check, before anything is written. Returns whether an external id moves from one
+/// rewritten customer to another in this commit (so the old holder must let go first).
+fn check(conn: &Connection, changes: &ChangeSet) -> Result<bool> {
+    let (rewritten, handover) = check_customers(conn, &changes.customers)?;
+    let customer_exists = |id: &str| -> Result<bool> {
+        Ok(rewritten.contains(id) || customer::version(conn, id)?.is_some())
+    };
+    check_catalog(conn, &changes.plans, &changes.prices)?;
+    for put in &changes.subscriptions {
+        let id = put.value.id().to_string();
+        check_version(put, subscription::version(conn, &id)?)?;
+        if !customer_exists(&put.value.customer().to_string())? {
+            return Err(unknown("subscription.customer", put.value.customer()));
+        }
+    }
+    for write in &changes.invoices {
+        if !customer_exists(&write.put.value.customer().to_string())? {
+            return Err(unknown("invoice.customer", write.put.value.customer()));
+        }
+    }
+    check_invoices(conn, &changes.invoices)?;
+    check_attempts(conn, changes)?;
+    check_outbox(conn, &changes.events, &changes.idempotency)?;
+    Ok(handover)
+}
+
+/// Versions, and one customer per external id after the commit. Returns the ids written and
+/// whether an external id is handed from one of them to another.
+fn check_customers(conn: &Connection, puts: &[Put<Customer>]) -> Result<(HashSet<String>, bool)> {
+    let rewritten: HashSet<String> = puts.iter().map(|put| put.value.id().to_string()).collect();
+    let mut claimed: HashSet<&str> = HashSet::new();
+    let mut handover = false;
+    for put in puts {
+        let id = put.value.id().to_string();
+        check_version(put, customer::version(conn, &id)?)?;
+        if let Some(external_id) = put.value.external_id() {
+            let holder = customer::owner_of_external_id(conn, external_id)?;
+            let held_elsewhere = holder
+                .as_ref()
+                .is_some_and(|holder| !rewritten.contains(holder));
+            if held_elsewhere || !claimed.insert(external_id) {
+                return Err(exists(
+                    EntityKind::Customer,
+                    format_args!("external_id={external_id}"),
+                ));
+            }
+            handover |= holder.is_some_and(|holder| holder != id);
+        }
+    }
+    Ok((rewritten, handover))
+}
+
+/// Plans and prices are insert-only: unique ids and plan codes, prices of known plans.
+fn check_catalog(conn: &Connection, plans: &[Plan], prices: &[Price]) -> Result<()> {
+    let mut ids = HashSet::new();
+    let mut codes = HashSet::new();
+    for plan in plans {
+        if catalog::plan_exists(conn, &plan.id().to_string())? || !ids.insert(plan.id()) {
+            return Err(exists(EntityKind::Plan, format_args!("id={}", plan.id())));
+        }
+        if catalog::code_taken(conn, plan.code())? || !codes.insert(plan.code()) {
+            return Err(exists(
+                EntityKind::Plan,
+                format_args!("code={}", plan.code()),
+            ));
+        }
+    }
+    let mut new_prices = HashSet::new();
+    for price in prices {
+        if catalog::price_exists(conn, &price.id().to_string())? || !new_prices.insert(price.id()) {
+            return Err(exists(EntityKind::Price, format_args!("id={}", price.id())));
+        }
+        if !ids.contains(&price.plan()) && !catalog::plan_exists(conn, &price.plan().to_string())? {
+            return Err(unknown("price.plan", price.plan()));
+        }
+    }
+    Ok(())
+}
+
+/// Versions, and one recurring invoice per (subscription, period start).
+fn check_invoices(conn: &Connection, writes: &[InvoiceWrite]) -> Result<()> {
+    let mut periods = HashSet::new();
+    for write in writes {
+        let value = &write.put.value;
+        let id = value.id().to_string();
+        check_version(&write.put, invoice::version(conn, &id)?)?;
+        if let (InvoiceKind::Recurring, Some(subscription), Some(period)) =
+            (value.kind(), value.subscription(), value.period())
+        {
+            let start = period.start();
+            let taken = invoice::recurring_owner(conn, subscription, micros(start))?
+                .is_some_and(|holder| holder != id);
+            if taken || !periods.insert((subscription, start)) {
+                return Err(exists(
+                    EntityKind::Invoice,
+                    format_args!("subscription={subscription} period_start={start}"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Versions, known invoices, one attempt per idempotency key.
+fn check_attempts(conn: &Connection, changes: &ChangeSet) -> Result<()> {
+    let new_invoices: HashSet<_> = changes.invoices.iter().map(|w| w.put.value.id()).collect();
+    let mut keys = HashSet::new();
+    for put in &changes.payment_attempts {
+        let attempt = &put.value;
+        let id = attempt.id.to_string();
+        check_version(put, attempt::version(conn, &id)?)?;
+        if !new_invoices.contains(&attempt.invoice)
+            && !invoice::exists(conn, &attempt.invoice.to_string())?
+        {
+            return Err(unknown("payment_attempt.invoice", attempt.invoice));
+        }
+        let key = attempt.idempotency_key();
+        let taken = attempt::owner_of_key(conn, &key)?.is_some_and(|holder| holder != id);
+        if taken || !keys.insert(key.clone()) {
+            return Err(exists(
+                EntityKind::PaymentAttempt,
+                format_args!("idempotency_key={key}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Unique event ids across the outbox; a live idempotency key cannot be taken again.
+fn check_outbox(
+    conn: &Connection,
+    events: &[Envelope],
+    records: &[IdempotencyRecord],
+) -> Result<()> {
+    for envelope in events {
+        if event::exists(conn, &envelope.id.to_string())? {
+            return Err(exists(
+                EntityKind::Event,
+                format_args!("id={}", envelope.id),
+            ));
+        }
+    }
+    let mut keys = HashSet::new();
+    for record in records {
+        let live = idempotency::expires_at(conn, &record.key)?
+            .is_some_and(|expires_at| micros(record.created_at) < expires_at);
+        if live || !keys.insert(record.key.as_str()) {
+            return Err(exists(
+                EntityKind::IdempotencyRecord,
+                format_args!("key={}", record.key),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A versioned write: insert a new row or update the expected version.
+fn write<T: Versioned>(
+    put: &Put<T>,
+    insert: impl FnOnce(&T, i64) -> Result<()>,
+    update: impl FnOnce(&T, i64, i64) -> Result<bool>,
+) -> Result<()> {
+    let version = integer("version", put.expected.next())?;
+    match put.expected {
+        ExpectedVersion::New => insert(&put.value, version),
+        ExpectedVersion::Exactly(expected) => {
+            if update(&put.value, integer("version", expected)?, version)? {
+                Ok(())
+            } else {
+                // The checks saw this version inside the same transaction, so this cannot
+                // happen; refuse rather than write over something unexpected.
+                Err(StoreError::backend(format_args!(
+                    "{} {} changed during the commit",
+                    T::KIND,
+                    put.value.key()
+                ))
+                .into())
+            }
+        }
+    }
+}
+
+/// Write a checked, numbered change set. Returns the events' sequence numbers.
+fn apply(
+    conn: &Connection,
+    changes: &ChangeSet,
+    numbered: &[NumberSeries],
+    handover: bool,
+) -> Result<Vec<u64>> {
+    if handover {
+        // An external id moves between customers of this commit: let every rewritten holder
+        // go first, so the unique index never sees two holders mid-commit.
+        for put in &changes.customers {
+            if put.expected != ExpectedVersion::New {
+                customer::clear_external_id(conn, &put.value.id().to_string())?;
+            }
+        }
+    }
+    for put in &changes.customers {
+        write(
+            put,
+            |value, version| customer::insert(conn, value, version),
+            |value, expected, version| customer::update(conn, value, expected, version),
+        )?;
+    }
+    for plan in &changes.plans {
+        catalog::insert_plan(conn, plan)?;
+    }
+    for price in &changes.prices {
+        catalog::insert_price(conn, price)?;
+    }
+    for put in &changes.subscriptions {
+        write(
+            put,
+            |value, version| subscription::insert(conn, value, version),
+            |value, expected, version| subscription::update(conn, value, expected, version),
+        )?;
+    }
+    for write_invoice in &changes.invoices {
+        write(
+            &write_invoice.put,
+            |value, version| invoice::insert(conn, value, version),
+            |value, expected, version| invoice::update(conn, value, expected, version),
+        )?;
+    }
+    for series in numbered {
+        series::save(conn, series)?;
+    }
+    for put in &changes.payment_attempts {
+        write(
+            put,
+            |value, version| attempt::insert(conn, value, version),
+            |value, expected, version| attempt::update(conn, value, expected, version),
+        )?;
+    }
+    let mut seqs = Vec::with_capacity(changes.events.len());
+    let mut seq = event::last_seq(conn)?;
+    for envelope in &changes.events {
+        seq += 1;
+        event::insert(conn, seq, envelope)?;
+        seqs.push(u64::try_from(seq).map_err(|_| StoreError::backend("negative event seq"))?);
+    }
+    for record in &changes.idempotency {
+        idempotency::upsert(conn, record)?;
+    }
+    Ok(seqs)
+}

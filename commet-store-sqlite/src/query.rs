@@ -1,0 +1,311 @@
+//! The reads, with `MemoryStore`'s semantics: newest-first pages by id (ids are time-sortable
+//! TypeID text, so text order is creation order), the due-work index by (deadline, id),
+//! attempts and events in their orders.
+
+use chrono::{DateTime, Utc};
+use commet_core::InvalidField;
+use commet_core::catalog::{Plan, Price};
+use commet_core::customer::Customer;
+use commet_core::ids::{InvoiceId, PlanId, SubscriptionId, TypedId};
+use commet_core::invoice::{Invoice, NumberSeries};
+use commet_core::payment::PaymentAttempt;
+use commet_core::store::{
+    Cursor, EntityKind, InvoiceQuery, Page, PageRequest, StoreError, SubscriptionQuery,
+};
+use commet_core::subscription::Subscription;
+use rusqlite::types::Value;
+use rusqlite::{Connection, params, params_from_iter};
+
+use crate::codec::{Columns, micros};
+use crate::error::Result;
+use crate::rows::{attempt, catalog, customer, invoice, series, subscription};
+
+/// A checked page request: the limit, and the id to continue below.
+#[derive(Debug)]
+pub(crate) struct PageBounds {
+    limit: usize,
+    after: Option<String>,
+}
+
+impl PageBounds {
+    /// Check a request for a list of `T` ids: the limit first, then the cursor.
+    pub(crate) fn of<T: TypedId>(request: &PageRequest) -> Result<PageBounds, StoreError> {
+        let limit = request.checked_limit()?;
+        let after = match &request.after {
+            Some(cursor) => Some(
+                cursor
+                    .as_str()
+                    .parse::<T>()
+                    .map_err(|_| InvalidField::new("after", "is not a cursor of this list"))?
+                    .to_string(),
+            ),
+            None => None,
+        };
+        Ok(PageBounds { limit, after })
+    }
+}
+
+/// A limit as an SQLite integer (a `usize` beyond `i64::MAX` means "all").
+pub(crate) fn limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// One newest-first page from `table` selecting `columns`, filtered by `filters` (SQL
+/// conditions with one `?` each, and their values).
+fn page<T>(
+    conn: &Connection,
+    table: &str,
+    columns: &str,
+    mut filters: Vec<(&str, Value)>,
+    bounds: &PageBounds,
+    read: impl FnOnce(&Connection, &str, Vec<Value>) -> Result<Vec<T>>,
+    id_of: impl Fn(&T) -> String,
+) -> Result<Page<T>> {
+    if let Some(after) = &bounds.after {
+        filters.push(("id < ?", Value::Text(after.clone())));
+    }
+    let mut sql = format!("SELECT {columns} FROM {table}");
+    let mut values = Vec::with_capacity(filters.len() + 1);
+    for (n, (condition, value)) in filters.into_iter().enumerate() {
+        sql.push_str(if n == 0 { " WHERE " } else { " AND " });
+        sql.push_str(condition);
+        values.push(value);
+    }
+    sql.push_str(" ORDER BY id DESC LIMIT ?");
+    // One more than asked: its presence says whether there is a next page.
+    values.push(Value::Integer(limit(bounds.limit).saturating_add(1)));
+    let mut items = read(conn, &sql, values)?;
+    let next = if items.len() > bounds.limit {
+        items.truncate(bounds.limit);
+        items.last().map(|item| Cursor::after(id_of(item)))
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
+
+pub(crate) fn customer_by_id(conn: &mut Connection, id: &str) -> Result<Option<Customer>> {
+    let sql = format!("SELECT {} FROM customers WHERE id = ?1", customer::COLUMNS);
+    Ok(customer::query(conn, &sql, [id])?.into_iter().next())
+}
+
+pub(crate) fn customer_by_external_id(
+    conn: &mut Connection,
+    external_id: &str,
+) -> Result<Option<Customer>> {
+    let sql = format!(
+        "SELECT {} FROM customers WHERE external_id = ?1",
+        customer::COLUMNS
+    );
+    Ok(customer::query(conn, &sql, [external_id])?
+        .into_iter()
+        .next())
+}
+
+/// `email` is declared `COLLATE NOCASE`, which folds exactly the 26 ASCII letters: the same
+/// comparison as `str::eq_ignore_ascii_case`.
+pub(crate) fn customers_by_email(conn: &mut Connection, email: &str) -> Result<Vec<Customer>> {
+    let sql = format!(
+        "SELECT {} FROM customers WHERE email = ?1 ORDER BY id DESC",
+        customer::COLUMNS
+    );
+    customer::query(conn, &sql, [email])
+}
+
+pub(crate) fn customers(conn: &mut Connection, bounds: &PageBounds) -> Result<Page<Customer>> {
+    page(
+        conn,
+        "customers",
+        customer::COLUMNS,
+        Vec::new(),
+        bounds,
+        |conn, sql, values| customer::query(conn, sql, params_from_iter(values)),
+        |c| c.id().to_string(),
+    )
+}
+
+pub(crate) fn plan(conn: &mut Connection, id: &str) -> Result<Option<Plan>> {
+    let sql = format!("SELECT {} FROM plans WHERE id = ?1", catalog::PLAN_COLUMNS);
+    Ok(catalog::query_plans(conn, &sql, [id])?.into_iter().next())
+}
+
+pub(crate) fn plans(conn: &mut Connection) -> Result<Vec<Plan>> {
+    let sql = format!("SELECT {} FROM plans ORDER BY id", catalog::PLAN_COLUMNS);
+    catalog::query_plans(conn, &sql, [])
+}
+
+pub(crate) fn price(conn: &mut Connection, id: &str) -> Result<Option<Price>> {
+    let sql = format!(
+        "SELECT {} FROM prices WHERE id = ?1",
+        catalog::PRICE_COLUMNS
+    );
+    Ok(catalog::query_prices(conn, &sql, [id])?.into_iter().next())
+}
+
+pub(crate) fn prices(conn: &mut Connection, plan: Option<PlanId>) -> Result<Vec<Price>> {
+    match plan {
+        Some(plan) => {
+            let sql = format!(
+                "SELECT {} FROM prices WHERE plan = ?1 ORDER BY id",
+                catalog::PRICE_COLUMNS
+            );
+            catalog::query_prices(conn, &sql, [plan.to_string()])
+        }
+        None => {
+            let sql = format!("SELECT {} FROM prices ORDER BY id", catalog::PRICE_COLUMNS);
+            catalog::query_prices(conn, &sql, [])
+        }
+    }
+}
+
+pub(crate) fn subscription_by_id(conn: &mut Connection, id: &str) -> Result<Option<Subscription>> {
+    let sql = format!(
+        "SELECT {} FROM subscriptions WHERE id = ?1",
+        subscription::COLUMNS
+    );
+    Ok(subscription::query(conn, &sql, [id])?.into_iter().next())
+}
+
+pub(crate) fn subscriptions(
+    conn: &mut Connection,
+    query: SubscriptionQuery,
+    bounds: &PageBounds,
+) -> Result<Page<Subscription>> {
+    let mut filters = Vec::new();
+    if let Some(customer) = query.customer {
+        filters.push(("customer = ?", Value::Text(customer.to_string())));
+    }
+    if let Some(status) = query.status {
+        filters.push(("status = ?", Value::Text(status.as_str().to_owned())));
+    }
+    page(
+        conn,
+        "subscriptions",
+        subscription::COLUMNS,
+        filters,
+        bounds,
+        |conn, sql, values| subscription::query(conn, sql, params_from_iter(values)),
+        |s| s.id().to_string(),
+    )
+}
+
+pub(crate) fn due(
+    conn: &mut Connection,
+    now: DateTime<Utc>,
+    max: usize,
+) -> Result<Vec<Subscription>> {
+    let sql = format!(
+        "SELECT {} FROM subscriptions WHERE next_due_at <= ?1 ORDER BY next_due_at, id LIMIT ?2",
+        subscription::COLUMNS
+    );
+    subscription::query(conn, &sql, params![micros(now), limit(max)])
+}
+
+pub(crate) fn next_due_at(conn: &mut Connection) -> Result<Option<DateTime<Utc>>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, next_due_at FROM subscriptions WHERE next_due_at IS NOT NULL \
+         ORDER BY next_due_at, id LIMIT 1",
+    )?;
+    let mut rows = stmt.query([])?;
+    match rows.next()? {
+        Some(row) => Columns::new(row, EntityKind::Subscription, 0)?
+            .time(1)
+            .map(Some),
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn invoice_by_id(conn: &mut Connection, id: &str) -> Result<Option<Invoice>> {
+    let tx = conn.transaction()?;
+    let sql = format!("SELECT {} FROM invoices WHERE id = ?1", invoice::COLUMNS);
+    let found = invoice::query(&tx, &sql, [id])?.into_iter().next();
+    tx.finish()?;
+    Ok(found)
+}
+
+pub(crate) fn invoices(
+    conn: &mut Connection,
+    query: InvoiceQuery,
+    bounds: &PageBounds,
+) -> Result<Page<Invoice>> {
+    let mut filters = Vec::new();
+    if let Some(customer) = query.customer {
+        filters.push(("customer = ?", Value::Text(customer.to_string())));
+    }
+    if let Some(subscription) = query.subscription {
+        filters.push(("subscription = ?", Value::Text(subscription.to_string())));
+    }
+    if let Some(status) = query.status {
+        filters.push(("status = ?", Value::Text(status.as_str().to_owned())));
+    }
+    let tx = conn.transaction()?;
+    let found = page(
+        &tx,
+        "invoices",
+        invoice::COLUMNS,
+        filters,
+        bounds,
+        |conn, sql, values| invoice::query(conn, sql, params_from_iter(values)),
+        |i| i.id().to_string(),
+    )?;
+    tx.finish()?;
+    Ok(found)
+}
+
+pub(crate) fn recurring_invoice(
+    conn: &mut Connection,
+    subscription: SubscriptionId,
+    period_start: DateTime<Utc>,
+) -> Result<Option<Invoice>> {
+    let tx = conn.transaction()?;
+    let sql = format!(
+        "SELECT {} FROM invoices \
+         WHERE kind = 'recurring' AND subscription = ?1 AND period_start = ?2",
+        invoice::COLUMNS
+    );
+    let found = invoice::query(
+        &tx,
+        &sql,
+        params![subscription.to_string(), micros(period_start)],
+    )?
+    .into_iter()
+    .next();
+    tx.finish()?;
+    Ok(found)
+}
+
+pub(crate) fn number_series(conn: &mut Connection, prefix: &str) -> Result<Option<NumberSeries>> {
+    series::load(conn, prefix)
+}
+
+pub(crate) fn payment_attempt(conn: &mut Connection, key: &str) -> Result<Option<PaymentAttempt>> {
+    let sql = format!(
+        "SELECT {} FROM payment_attempts WHERE idempotency_key = ?1",
+        attempt::COLUMNS
+    );
+    Ok(attempt::query(conn, &sql, [key])?.into_iter().next())
+}
+
+pub(crate) fn payment_attempts(
+    conn: &mut Connection,
+    invoice: InvoiceId,
+) -> Result<Vec<PaymentAttempt>> {
+    let sql = format!(
+        "SELECT {} FROM payment_attempts WHERE invoice = ?1 ORDER BY attempt, id",
+        attempt::COLUMNS
+    );
+    attempt::query(conn, &sql, [invoice.to_string()])
+}
+
+pub(crate) fn pending_payment_attempts(
+    conn: &mut Connection,
+    created_before: DateTime<Utc>,
+    max: usize,
+) -> Result<Vec<PaymentAttempt>> {
+    let sql = format!(
+        "SELECT {} FROM payment_attempts WHERE status = 'pending' AND created_at < ?1 \
+         ORDER BY created_at, id LIMIT ?2",
+        attempt::COLUMNS
+    );
+    attempt::query(conn, &sql, params![micros(created_before), limit(max)])
+}

@@ -1,0 +1,164 @@
+//! `payment_attempts`: the outcome as a status column plus the fields each outcome has.
+
+use commet_core::money::Currency;
+use commet_core::payment::{AttemptStatus, PaymentAttempt};
+use commet_core::store::EntityKind;
+use rusqlite::types::Value;
+use rusqlite::{Connection, Row, params_from_iter};
+
+use super::{execute, scalar};
+use crate::codec::{self, Columns, micros, opt_micros};
+use crate::error::Result;
+
+/// The columns every read selects, in the order [`decode`] expects.
+pub(crate) const COLUMNS: &str = "id, invoice, customer, subscription, purpose, attempt, \
+                                  idempotency_key, currency, amount, payment_method, status, \
+                                  payment_id, failure_code, failure_message, created_at, \
+                                  completed_at, version";
+
+/// The stored version of an attempt, if it exists.
+pub(crate) fn version(conn: &Connection, id: &str) -> Result<Option<i64>> {
+    scalar(
+        conn,
+        "SELECT version FROM payment_attempts WHERE id = ?1",
+        [id],
+    )
+}
+
+/// The attempt holding an idempotency key.
+pub(crate) fn owner_of_key(conn: &Connection, key: &str) -> Result<Option<String>> {
+    scalar(
+        conn,
+        "SELECT id FROM payment_attempts WHERE idempotency_key = ?1",
+        [key],
+    )
+}
+
+/// The status column and the outcome's fields.
+fn outcome(status: &AttemptStatus) -> (&'static str, Option<&str>, Option<&str>, Option<&str>) {
+    match status {
+        AttemptStatus::Pending => ("pending", None, None, None),
+        AttemptStatus::Succeeded { payment_id } => ("succeeded", payment_id.as_deref(), None, None),
+        AttemptStatus::Failed { code, message } => ("failed", None, Some(code), Some(message)),
+    }
+}
+
+/// The values of [`COLUMNS`] for an attempt stored at `version`.
+fn values(attempt: &PaymentAttempt, version: i64) -> Result<Vec<Value>> {
+    let (status, payment_id, code, message) = outcome(&attempt.status);
+    let text = |value: Option<&str>| -> Value { value.map(str::to_owned).into() };
+    Ok(vec![
+        Value::Text(attempt.id.to_string()),
+        Value::Text(attempt.invoice.to_string()),
+        Value::Text(attempt.customer.to_string()),
+        attempt.subscription.map(|s| s.to_string()).into(),
+        Value::Text(codec::name(&attempt.purpose)?),
+        Value::Integer(i64::from(attempt.attempt)),
+        Value::Text(attempt.idempotency_key()),
+        Value::Text(attempt.amount.currency().code().to_owned()),
+        Value::Text(codec::amount(attempt.amount)),
+        text(attempt.payment_method.as_deref()),
+        Value::Text(status.to_owned()),
+        text(payment_id),
+        text(code),
+        text(message),
+        Value::Integer(micros(attempt.created_at)),
+        opt_micros(attempt.completed_at).into(),
+        Value::Integer(version),
+    ])
+}
+
+/// Insert a new attempt at `version`.
+pub(crate) fn insert(conn: &Connection, attempt: &PaymentAttempt, version: i64) -> Result<()> {
+    execute(
+        conn,
+        "INSERT INTO payment_attempts (id, invoice, customer, subscription, purpose, attempt, \
+         idempotency_key, currency, amount, payment_method, status, payment_id, failure_code, \
+         failure_message, created_at, completed_at, version) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+        params_from_iter(values(attempt, version)?),
+    )?;
+    Ok(())
+}
+
+/// Rewrite an attempt stored at `expected`; false if it is not at that version.
+pub(crate) fn update(
+    conn: &Connection,
+    attempt: &PaymentAttempt,
+    expected: i64,
+    version: i64,
+) -> Result<bool> {
+    let mut values = values(attempt, version)?;
+    values.push(Value::Integer(expected));
+    let changed = execute(
+        conn,
+        "UPDATE payment_attempts SET invoice = ?2, customer = ?3, subscription = ?4, \
+         purpose = ?5, attempt = ?6, idempotency_key = ?7, currency = ?8, amount = ?9, \
+         payment_method = ?10, status = ?11, payment_id = ?12, failure_code = ?13, \
+         failure_message = ?14, created_at = ?15, completed_at = ?16, version = ?17 \
+         WHERE id = ?1 AND version = ?18",
+        params_from_iter(values),
+    )?;
+    Ok(changed == 1)
+}
+
+/// Rebuild an attempt from a row of [`COLUMNS`], checking it as a commit would.
+pub(crate) fn decode(row: &Row<'_>) -> Result<PaymentAttempt> {
+    let columns = Columns::new(row, EntityKind::PaymentAttempt, 0)?;
+    let currency: Currency = columns.parse(7)?;
+    let status: String = columns.get(10)?;
+    let status = match status.as_str() {
+        "pending" => AttemptStatus::Pending,
+        "succeeded" => AttemptStatus::Succeeded {
+            payment_id: columns.get(11)?,
+        },
+        "failed" => AttemptStatus::Failed {
+            code: required(&columns, 12)?,
+            message: required(&columns, 13)?,
+        },
+        other => return Err(columns.corrupt(format_args!("{other:?} is not an attempt status"))),
+    };
+    let attempt = PaymentAttempt {
+        id: columns.parse(0)?,
+        invoice: columns.parse(1)?,
+        customer: columns.parse(2)?,
+        subscription: columns.parse_opt(3)?,
+        purpose: columns.name(4)?,
+        attempt: columns.u32(5)?,
+        amount: columns.money(8, currency)?,
+        payment_method: columns.get(9)?,
+        status,
+        created_at: columns.time(14)?,
+        completed_at: columns.opt_time(15)?,
+        version: columns.u64(16)?,
+    };
+    attempt.validate().map_err(|e| columns.corrupt(e))?;
+    let key: String = columns.get(6)?;
+    if key != attempt.idempotency_key() {
+        return Err(columns.corrupt(format_args!(
+            "column idempotency_key is {key:?}, the attempt's key is {:?}",
+            attempt.idempotency_key()
+        )));
+    }
+    Ok(attempt)
+}
+
+fn required(columns: &Columns<'_, '_>, index: usize) -> Result<String> {
+    let value: Option<String> = columns.get(index)?;
+    value.ok_or_else(|| columns.corrupt("an outcome field is missing"))
+}
+
+/// Attempts read by a query selecting [`COLUMNS`].
+pub(crate) fn query(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<PaymentAttempt>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    let mut attempts = Vec::new();
+    while let Some(row) = rows.next()? {
+        attempts.push(decode(row)?);
+    }
+    Ok(attempts)
+}

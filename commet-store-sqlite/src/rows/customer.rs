@@ -1,0 +1,143 @@
+//! `customers`: one row per customer; credit and metadata as JSON objects.
+
+use std::collections::BTreeMap;
+
+use commet_core::customer::{Customer, CustomerDetails, CustomerRecord};
+use commet_core::money::Currency;
+use commet_core::store::EntityKind;
+use rusqlite::types::Value;
+use rusqlite::{Connection, Row, params_from_iter};
+
+use super::{execute, scalar};
+use crate::codec::{self, Columns, micros};
+use crate::error::Result;
+
+/// The columns every read selects, in the order [`decode`] expects.
+pub(crate) const COLUMNS: &str = "id, external_id, email, full_name, payment_method, credit, \
+                                  metadata, created_at, updated_at, version";
+
+/// The stored version of a customer, if it exists.
+pub(crate) fn version(conn: &Connection, id: &str) -> Result<Option<i64>> {
+    scalar(conn, "SELECT version FROM customers WHERE id = ?1", [id])
+}
+
+/// The customer holding an external id.
+pub(crate) fn owner_of_external_id(conn: &Connection, external_id: &str) -> Result<Option<String>> {
+    scalar(
+        conn,
+        "SELECT id FROM customers WHERE external_id = ?1",
+        [external_id],
+    )
+}
+
+/// Take a customer's external id away (before it is handed to another customer in the same
+/// commit; the customer's own row is rewritten later in that commit).
+pub(crate) fn clear_external_id(conn: &Connection, id: &str) -> Result<()> {
+    execute(
+        conn,
+        "UPDATE customers SET external_id = NULL WHERE id = ?1",
+        [id],
+    )?;
+    Ok(())
+}
+
+fn credit_json(customer: &Customer) -> Result<String> {
+    let credit: BTreeMap<&str, String> = customer
+        .credits()
+        .iter()
+        .map(|(currency, money)| (currency.code(), codec::amount(*money)))
+        .collect();
+    codec::json(&credit)
+}
+
+/// The values of [`COLUMNS`] for a customer stored at `version`.
+fn values(customer: &Customer, version: i64) -> Result<Vec<Value>> {
+    Ok(vec![
+        Value::Text(customer.id().to_string()),
+        customer.external_id().map(str::to_owned).into(),
+        Value::Text(customer.email().to_owned()),
+        customer.full_name().map(str::to_owned).into(),
+        customer.payment_method().map(str::to_owned).into(),
+        Value::Text(credit_json(customer)?),
+        Value::Text(codec::json(customer.metadata())?),
+        Value::Integer(micros(customer.created_at())),
+        Value::Integer(micros(customer.updated_at())),
+        Value::Integer(version),
+    ])
+}
+
+/// Insert a new customer at `version`.
+pub(crate) fn insert(conn: &Connection, customer: &Customer, version: i64) -> Result<()> {
+    execute(
+        conn,
+        "INSERT INTO customers (id, external_id, email, full_name, payment_method, credit, \
+         metadata, created_at, updated_at, version) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params_from_iter(values(customer, version)?),
+    )?;
+    Ok(())
+}
+
+/// Rewrite a customer stored at `expected`; false if it is not at that version.
+pub(crate) fn update(
+    conn: &Connection,
+    customer: &Customer,
+    expected: i64,
+    version: i64,
+) -> Result<bool> {
+    let mut values = values(customer, version)?;
+    values.push(Value::Integer(expected));
+    let changed = execute(
+        conn,
+        "UPDATE customers SET external_id = ?2, email = ?3, full_name = ?4, \
+         payment_method = ?5, credit = ?6, metadata = ?7, created_at = ?8, updated_at = ?9, \
+         version = ?10 WHERE id = ?1 AND version = ?11",
+        params_from_iter(values),
+    )?;
+    Ok(changed == 1)
+}
+
+/// Rebuild a customer from a row of [`COLUMNS`].
+pub(crate) fn decode(row: &Row<'_>) -> Result<Customer> {
+    let columns = Columns::new(row, EntityKind::Customer, 0)?;
+    let credit_text: BTreeMap<String, String> = columns.json(5)?;
+    let mut credit = BTreeMap::new();
+    for (code, amount) in credit_text {
+        let currency: Currency = code
+            .parse()
+            .map_err(|e| columns.corrupt(format_args!("column credit: {e}")))?;
+        let money = commet_core::money::Money::parse_amount(&amount, currency)
+            .map_err(|e| columns.corrupt(format_args!("column credit: {e}")))?;
+        credit.insert(currency, money);
+    }
+    let record = CustomerRecord {
+        id: columns.parse(0)?,
+        details: CustomerDetails {
+            external_id: columns.get(1)?,
+            email: columns.get(2)?,
+            full_name: columns.get(3)?,
+            metadata: columns.json(6)?,
+        },
+        payment_method: columns.get(4)?,
+        credit,
+        created_at: columns.time(7)?,
+        updated_at: columns.time(8)?,
+        version: columns.u64(9)?,
+    };
+    Customer::from_record(record).map_err(|e| columns.corrupt(e))
+}
+
+/// Customers read by a query selecting [`COLUMNS`].
+pub(crate) fn query(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Customer>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    let mut customers = Vec::new();
+    while let Some(row) = rows.next()? {
+        customers.push(decode(row)?);
+    }
+    Ok(customers)
+}

@@ -1,0 +1,250 @@
+//! `invoices` and `invoice_lines`: amounts as exact decimal text in the invoice's currency
+//! (one `currency` column), periods as two instants, lines in their own table keyed by
+//! (invoice, position).
+
+use commet_core::calendar::Period;
+use commet_core::ids::SubscriptionId;
+use commet_core::invoice::{Invoice, InvoiceRecord, LineRecord};
+use commet_core::money::Currency;
+use commet_core::store::EntityKind;
+use rusqlite::types::Value;
+use rusqlite::{Connection, Row, params, params_from_iter};
+
+use super::{execute, scalar};
+use crate::codec::{self, Columns, micros, opt_micros};
+use crate::error::Result;
+
+/// The columns every read selects, in the order [`decode`] expects.
+pub(crate) const COLUMNS: &str = "id, number, customer, subscription, currency, status, kind, \
+                                  period_start, period_end, subtotal, discount, tax, total, \
+                                  credit_applied, amount_due, amount_paid, created_at, \
+                                  issued_at, due_at, paid_at, voided_at, \
+                                  marked_uncollectible_at, memo, metadata, version";
+
+/// The stored version of an invoice, if it exists.
+pub(crate) fn version(conn: &Connection, id: &str) -> Result<Option<i64>> {
+    scalar(conn, "SELECT version FROM invoices WHERE id = ?1", [id])
+}
+
+/// True if an invoice has this id.
+pub(crate) fn exists(conn: &Connection, id: &str) -> Result<bool> {
+    Ok(scalar::<i64>(conn, "SELECT 1 FROM invoices WHERE id = ?1", [id])?.is_some())
+}
+
+/// The recurring invoice holding (subscription, period start).
+pub(crate) fn recurring_owner(
+    conn: &Connection,
+    subscription: SubscriptionId,
+    period_start: i64,
+) -> Result<Option<String>> {
+    scalar(
+        conn,
+        "SELECT id FROM invoices \
+         WHERE kind = 'recurring' AND subscription = ?1 AND period_start = ?2",
+        params![subscription.to_string(), period_start],
+    )
+}
+
+/// The values of [`COLUMNS`] for an invoice stored at `version`.
+fn values(invoice: &Invoice, version: i64) -> Result<Vec<Value>> {
+    let period = invoice.period();
+    let amount = |money| Value::Text(codec::amount(money));
+    Ok(vec![
+        Value::Text(invoice.id().to_string()),
+        invoice.number().map(|n| n.as_str().to_owned()).into(),
+        Value::Text(invoice.customer().to_string()),
+        invoice.subscription().map(|s| s.to_string()).into(),
+        Value::Text(invoice.currency().code().to_owned()),
+        Value::Text(invoice.status().as_str().to_owned()),
+        Value::Text(invoice.kind().as_str().to_owned()),
+        period.map(|p| micros(p.start())).into(),
+        period.map(|p| micros(p.end())).into(),
+        amount(invoice.subtotal()),
+        amount(invoice.discount()),
+        amount(invoice.tax()),
+        amount(invoice.total()),
+        amount(invoice.credit_applied()),
+        amount(invoice.amount_due()),
+        amount(invoice.amount_paid()),
+        Value::Integer(micros(invoice.created_at())),
+        opt_micros(invoice.issued_at()).into(),
+        opt_micros(invoice.due_at()).into(),
+        opt_micros(invoice.paid_at()).into(),
+        opt_micros(invoice.voided_at()).into(),
+        opt_micros(invoice.marked_uncollectible_at()).into(),
+        invoice.memo().map(str::to_owned).into(),
+        Value::Text(codec::json(invoice.metadata())?),
+        Value::Integer(version),
+    ])
+}
+
+/// Insert a new invoice and its lines at `version`.
+pub(crate) fn insert(conn: &Connection, invoice: &Invoice, version: i64) -> Result<()> {
+    execute(
+        conn,
+        "INSERT INTO invoices (id, number, customer, subscription, currency, status, kind, \
+         period_start, period_end, subtotal, discount, tax, total, credit_applied, amount_due, \
+         amount_paid, created_at, issued_at, due_at, paid_at, voided_at, \
+         marked_uncollectible_at, memo, metadata, version) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+         ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+        params_from_iter(values(invoice, version)?),
+    )?;
+    insert_lines(conn, invoice)
+}
+
+/// Rewrite an invoice stored at `expected`, replacing its lines; false if it is not at that
+/// version.
+pub(crate) fn update(
+    conn: &Connection,
+    invoice: &Invoice,
+    expected: i64,
+    version: i64,
+) -> Result<bool> {
+    let mut values = values(invoice, version)?;
+    values.push(Value::Integer(expected));
+    let changed = execute(
+        conn,
+        "UPDATE invoices SET number = ?2, customer = ?3, subscription = ?4, currency = ?5, \
+         status = ?6, kind = ?7, period_start = ?8, period_end = ?9, subtotal = ?10, \
+         discount = ?11, tax = ?12, total = ?13, credit_applied = ?14, amount_due = ?15, \
+         amount_paid = ?16, created_at = ?17, issued_at = ?18, due_at = ?19, paid_at = ?20, \
+         voided_at = ?21, marked_uncollectible_at = ?22, memo = ?23, metadata = ?24, \
+         version = ?25 WHERE id = ?1 AND version = ?26",
+        params_from_iter(values),
+    )?;
+    if changed != 1 {
+        return Ok(false);
+    }
+    execute(
+        conn,
+        "DELETE FROM invoice_lines WHERE invoice = ?1",
+        [invoice.id().to_string()],
+    )?;
+    insert_lines(conn, invoice)?;
+    Ok(true)
+}
+
+fn insert_lines(conn: &Connection, invoice: &Invoice) -> Result<()> {
+    let id = invoice.id().to_string();
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO invoice_lines (invoice, position, kind, description, quantity, \
+         unit_amount, amount, period_start, period_end, price) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    for (position, line) in (0_i64..).zip(invoice.lines()) {
+        let period = line.period();
+        stmt.execute(params![
+            id,
+            position,
+            line.kind().as_str(),
+            line.description(),
+            line.quantity().to_string(),
+            codec::unit_amount(line.unit_amount()),
+            codec::amount(line.amount()),
+            period.map(|p| micros(p.start())),
+            period.map(|p| micros(p.end())),
+            line.price().map(|p| p.to_string()),
+        ])?;
+    }
+    Ok(())
+}
+
+/// A period stored as two nullable instants: both or neither.
+fn period(columns: &Columns<'_, '_>, start: usize, end: usize) -> Result<Option<Period>> {
+    match (columns.opt_time(start)?, columns.opt_time(end)?) {
+        (None, None) => Ok(None),
+        (Some(start), Some(end)) => Period::new(start, end)
+            .map(Some)
+            .map_err(|e| columns.corrupt(e)),
+        _ => Err(columns.corrupt("a period needs both its start and its end")),
+    }
+}
+
+/// The stored form of an invoice before its lines are read.
+pub(crate) struct Header {
+    record: InvoiceRecord,
+}
+
+/// Read an invoice row of [`COLUMNS`]; its lines are read by [`complete`].
+pub(crate) fn decode(row: &Row<'_>) -> Result<Header> {
+    let columns = Columns::new(row, EntityKind::Invoice, 0)?;
+    let currency: Currency = columns.parse(4)?;
+    let record = InvoiceRecord {
+        id: columns.parse(0)?,
+        number: columns.get(1)?,
+        customer: columns.parse(2)?,
+        subscription: columns.parse_opt(3)?,
+        currency,
+        status: columns.name(5)?,
+        kind: columns.name(6)?,
+        period: period(&columns, 7, 8)?,
+        created_at: columns.time(16)?,
+        issued_at: columns.opt_time(17)?,
+        due_at: columns.opt_time(18)?,
+        lines: Vec::new(),
+        subtotal: columns.money(9, currency)?,
+        discount: columns.money(10, currency)?,
+        tax: columns.money(11, currency)?,
+        total: columns.money(12, currency)?,
+        credit_applied: columns.money(13, currency)?,
+        amount_due: columns.money(14, currency)?,
+        amount_paid: columns.money(15, currency)?,
+        paid_at: columns.opt_time(19)?,
+        voided_at: columns.opt_time(20)?,
+        marked_uncollectible_at: columns.opt_time(21)?,
+        memo: columns.get(22)?,
+        metadata: columns.json(23)?,
+        version: columns.u64(24)?,
+    };
+    Ok(Header { record })
+}
+
+/// Read the lines of an invoice and rebuild it through [`Invoice::from_record`].
+pub(crate) fn complete(conn: &Connection, header: Header) -> Result<Invoice> {
+    let mut record = header.record;
+    let id = record.id.to_string();
+    let mut stmt = conn.prepare_cached(
+        "SELECT invoice, kind, description, quantity, unit_amount, amount, period_start, \
+         period_end, price FROM invoice_lines WHERE invoice = ?1 ORDER BY position",
+    )?;
+    let mut rows = stmt.query([&id])?;
+    while let Some(row) = rows.next()? {
+        let columns = Columns::new(row, EntityKind::Invoice, 0)?;
+        let quantity: String = columns.get(3)?;
+        record.lines.push(LineRecord {
+            kind: columns.name(1)?,
+            description: columns.get(2)?,
+            quantity: quantity
+                .parse()
+                .map_err(|e| columns.corrupt(format_args!("a line's quantity: {e}")))?,
+            unit_amount: columns.unit_amount(4, record.currency)?,
+            amount: columns.money(5, record.currency)?,
+            period: period(&columns, 6, 7)?,
+            price: columns.parse_opt(8)?,
+        });
+    }
+    Invoice::from_record(record)
+        .map_err(|e| commet_core::store::StoreError::corrupt(EntityKind::Invoice, &id, e).into())
+}
+
+/// Invoices (with their lines) read by a query selecting [`COLUMNS`].
+pub(crate) fn query(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Invoice>> {
+    let headers = {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let mut rows = stmt.query(params)?;
+        let mut headers = Vec::new();
+        while let Some(row) = rows.next()? {
+            headers.push(decode(row)?);
+        }
+        headers
+    };
+    headers
+        .into_iter()
+        .map(|header| complete(conn, header))
+        .collect()
+}

@@ -1,0 +1,124 @@
+//! `subscriptions`: the queried fields as columns (customer, status, the due-work deadline);
+//! the items and the status-specific state as JSON text.
+
+use commet_core::calendar::Interval;
+use commet_core::store::EntityKind;
+use commet_core::subscription::{Subscription, SubscriptionRecord, SubscriptionStatus};
+use rusqlite::types::Value;
+use rusqlite::{Connection, Row, params_from_iter};
+
+use super::{execute, scalar};
+use crate::codec::{self, Columns, micros, opt_micros};
+use crate::error::Result;
+
+/// The columns every read selects, in the order [`decode`] expects.
+pub(crate) const COLUMNS: &str = "id, customer, status, currency, interval_frequency, \
+                                  interval_count, items, state, next_due_at, metadata, \
+                                  created_at, updated_at, version";
+
+/// The stored version of a subscription, if it exists.
+pub(crate) fn version(conn: &Connection, id: &str) -> Result<Option<i64>> {
+    scalar(
+        conn,
+        "SELECT version FROM subscriptions WHERE id = ?1",
+        [id],
+    )
+}
+
+/// The values of [`COLUMNS`] for a subscription stored at `version`.
+fn values(subscription: &Subscription, version: i64) -> Result<Vec<Value>> {
+    Ok(vec![
+        Value::Text(subscription.id().to_string()),
+        Value::Text(subscription.customer().to_string()),
+        Value::Text(subscription.status().as_str().to_owned()),
+        Value::Text(subscription.currency().code().to_owned()),
+        Value::Text(subscription.interval().frequency().as_str().to_owned()),
+        Value::Integer(i64::from(subscription.interval().count())),
+        Value::Text(codec::json(subscription.items())?),
+        Value::Text(codec::json(subscription.state())?),
+        opt_micros(subscription.next_due_at()).into(),
+        Value::Text(codec::json(subscription.metadata())?),
+        Value::Integer(micros(subscription.created_at())),
+        Value::Integer(micros(subscription.updated_at())),
+        Value::Integer(version),
+    ])
+}
+
+/// Insert a new subscription at `version`.
+pub(crate) fn insert(conn: &Connection, subscription: &Subscription, version: i64) -> Result<()> {
+    execute(
+        conn,
+        "INSERT INTO subscriptions (id, customer, status, currency, interval_frequency, \
+         interval_count, items, state, next_due_at, metadata, created_at, updated_at, version) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        params_from_iter(values(subscription, version)?),
+    )?;
+    Ok(())
+}
+
+/// Rewrite a subscription stored at `expected`; false if it is not at that version.
+pub(crate) fn update(
+    conn: &Connection,
+    subscription: &Subscription,
+    expected: i64,
+    version: i64,
+) -> Result<bool> {
+    let mut values = values(subscription, version)?;
+    values.push(Value::Integer(expected));
+    let changed = execute(
+        conn,
+        "UPDATE subscriptions SET customer = ?2, status = ?3, currency = ?4, \
+         interval_frequency = ?5, interval_count = ?6, items = ?7, state = ?8, \
+         next_due_at = ?9, metadata = ?10, created_at = ?11, updated_at = ?12, version = ?13 \
+         WHERE id = ?1 AND version = ?14",
+        params_from_iter(values),
+    )?;
+    Ok(changed == 1)
+}
+
+/// Rebuild a subscription from a row of [`COLUMNS`], checking that the status and due-work
+/// columns agree with the state they are derived from.
+pub(crate) fn decode(row: &Row<'_>) -> Result<Subscription> {
+    let columns = Columns::new(row, EntityKind::Subscription, 0)?;
+    let interval =
+        Interval::new(columns.parse(4)?, columns.u32(5)?).map_err(|e| columns.corrupt(e))?;
+    let record = SubscriptionRecord {
+        id: columns.parse(0)?,
+        customer: columns.parse(1)?,
+        items: columns.json(6)?,
+        interval,
+        currency: columns.parse(3)?,
+        state: columns.json(7)?,
+        created_at: columns.time(10)?,
+        updated_at: columns.time(11)?,
+        metadata: columns.json(9)?,
+        version: columns.u64(12)?,
+    };
+    let subscription = Subscription::from_record(record).map_err(|e| columns.corrupt(e))?;
+    let status: SubscriptionStatus = columns.parse(2)?;
+    if status != subscription.status() {
+        return Err(columns.corrupt(format_args!(
+            "column status says {status}, the state is {}",
+            subscription.status()
+        )));
+    }
+    if columns.opt_time(8)? != subscription.next_due_at() {
+        return Err(columns.corrupt("column next_due_at does not match the state"));
+    }
+    Ok(subscription)
+}
+
+/// Subscriptions read by a query selecting [`COLUMNS`].
+pub(crate) fn query(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Subscription>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    let mut subscriptions = Vec::new();
+    while let Some(row) = rows.next()? {
+        subscriptions.push(decode(row)?);
+    }
+    Ok(subscriptions)
+}

@@ -1,0 +1,154 @@
+//! Test support shared by this crate's test files.
+#![allow(dead_code, clippy::expect_used, clippy::indexing_slicing)] // each test file uses part of it; set-up failures fail the test
+
+use chrono::{DateTime, Utc};
+use commet_core::catalog::{Plan, Price};
+use commet_core::customer::Customer;
+use commet_core::idempotency::IdempotencyRecord;
+use commet_core::ids::{CustomerId, InvoiceId, PlanId, PriceId, SubscriptionId};
+use commet_core::invoice::{Invoice, NumberSeries};
+use commet_core::payment::PaymentAttempt;
+use commet_core::store::{
+    ChangeSet, CommitReceipt, InvoiceQuery, Page, PageRequest, Result, Store, StoredEvent,
+    SubscriptionQuery,
+};
+use commet_core::subscription::Subscription;
+use commet_store_sqlite::SqliteStore;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tempfile::TempDir;
+
+/// `SqliteStore`s on one file in its own temporary directory, removed on drop. With several
+/// stores (several connections, as several processes would have), calls go to each in turn.
+#[derive(Debug)]
+pub(crate) struct TempFileStore {
+    stores: Vec<SqliteStore>,
+    turn: AtomicUsize,
+    pub(crate) dir: TempDir,
+}
+
+impl TempFileStore {
+    /// One store on a new file.
+    pub(crate) async fn new() -> TempFileStore {
+        TempFileStore::shared(1).await
+    }
+
+    /// `connections` stores on one new file.
+    pub(crate) async fn shared(connections: usize) -> TempFileStore {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut stores = Vec::new();
+        for _ in 0..connections {
+            stores.push(
+                SqliteStore::open(dir.path().join("commet.db"))
+                    .await
+                    .expect("the store opens"),
+            );
+        }
+        TempFileStore {
+            stores,
+            turn: AtomicUsize::new(0),
+            dir,
+        }
+    }
+
+    /// The database file.
+    pub(crate) fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("commet.db")
+    }
+
+    /// The store whose turn it is.
+    fn store(&self) -> &SqliteStore {
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+        &self.stores[turn % self.stores.len()]
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for TempFileStore {
+    async fn customer(&self, id: CustomerId) -> Result<Option<Customer>> {
+        self.store().customer(id).await
+    }
+    async fn customer_by_external_id(&self, external_id: &str) -> Result<Option<Customer>> {
+        self.store().customer_by_external_id(external_id).await
+    }
+    async fn customers_by_email(&self, email: &str) -> Result<Vec<Customer>> {
+        self.store().customers_by_email(email).await
+    }
+    async fn customers(&self, page: PageRequest) -> Result<Page<Customer>> {
+        self.store().customers(page).await
+    }
+    async fn plan(&self, id: PlanId) -> Result<Option<Plan>> {
+        self.store().plan(id).await
+    }
+    async fn plans(&self) -> Result<Vec<Plan>> {
+        self.store().plans().await
+    }
+    async fn price(&self, id: PriceId) -> Result<Option<Price>> {
+        self.store().price(id).await
+    }
+    async fn prices(&self, plan: Option<PlanId>) -> Result<Vec<Price>> {
+        self.store().prices(plan).await
+    }
+    async fn subscription(&self, id: SubscriptionId) -> Result<Option<Subscription>> {
+        self.store().subscription(id).await
+    }
+    async fn subscriptions(
+        &self,
+        query: SubscriptionQuery,
+        page: PageRequest,
+    ) -> Result<Page<Subscription>> {
+        self.store().subscriptions(query, page).await
+    }
+    async fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Subscription>> {
+        self.store().due(now, limit).await
+    }
+    async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
+        self.store().next_due_at().await
+    }
+    async fn invoice(&self, id: InvoiceId) -> Result<Option<Invoice>> {
+        self.store().invoice(id).await
+    }
+    async fn invoices(&self, query: InvoiceQuery, page: PageRequest) -> Result<Page<Invoice>> {
+        self.store().invoices(query, page).await
+    }
+    async fn recurring_invoice(
+        &self,
+        subscription: SubscriptionId,
+        period_start: DateTime<Utc>,
+    ) -> Result<Option<Invoice>> {
+        self.store()
+            .recurring_invoice(subscription, period_start)
+            .await
+    }
+    async fn number_series(&self, prefix: &str) -> Result<Option<NumberSeries>> {
+        self.store().number_series(prefix).await
+    }
+    async fn payment_attempt(&self, idempotency_key: &str) -> Result<Option<PaymentAttempt>> {
+        self.store().payment_attempt(idempotency_key).await
+    }
+    async fn payment_attempts(&self, invoice: InvoiceId) -> Result<Vec<PaymentAttempt>> {
+        self.store().payment_attempts(invoice).await
+    }
+    async fn pending_payment_attempts(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PaymentAttempt>> {
+        self.store()
+            .pending_payment_attempts(created_before, limit)
+            .await
+    }
+    async fn events_after(&self, seq: u64, limit: usize) -> Result<Vec<StoredEvent>> {
+        self.store().events_after(seq, limit).await
+    }
+    async fn idempotency_record(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<IdempotencyRecord>> {
+        self.store().idempotency_record(key, now).await
+    }
+    async fn commit(&self, changes: ChangeSet) -> Result<CommitReceipt> {
+        self.store().commit(changes).await
+    }
+}

@@ -1,0 +1,112 @@
+//! Opening: a new file is created and migrated, also by several openers at once; what is not a
+//! commet database is refused with `StoreError::Backend`; in-memory stores are private.
+// Test code: a panic is how a check fails.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use commet_core::store::{ChangeSet, Put, Store, StoreError};
+use commet_core::testkit::fixtures::{Catalog, utc};
+use commet_store_sqlite::{Durability, SCHEMA_VERSION, SqliteOptions, SqliteStore};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn openers_racing_on_a_new_file_migrate_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("race.db");
+    let openers = (0..6).map(|_| {
+        let path = path.clone();
+        tokio::spawn(async move { SqliteStore::open(&path).await })
+    });
+    let mut stores = Vec::new();
+    for opener in openers {
+        stores.push(opener.await.unwrap().unwrap());
+    }
+    for store in &stores {
+        assert_eq!(
+            store.schema_version().await.unwrap(),
+            i64::from(SCHEMA_VERSION)
+        );
+    }
+    // They all see one database.
+    let customer = Catalog::new().customer(1, utc(2024, 1, 1));
+    stores[0]
+        .commit(ChangeSet {
+            customers: vec![Put::of(customer.clone())],
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+    for store in &stores {
+        assert_eq!(
+            store.customer(customer.id()).await.unwrap().unwrap().id(),
+            customer.id()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    std::fs::write(
+        &path,
+        "these are not the rows you are looking for ".repeat(100),
+    )
+    .unwrap();
+    let refused = SqliteStore::open(&path).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Backend { .. }), "{refused:?}");
+    let missing_dir = dir.path().join("no/such/dir/billing.db");
+    let refused = SqliteStore::open(&missing_dir).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Backend { .. }), "{refused:?}");
+}
+
+#[tokio::test]
+async fn in_memory_stores_are_private_and_options_apply() {
+    let a = SqliteStore::in_memory().await.unwrap();
+    let b = SqliteStore::in_memory().await.unwrap();
+    let customer = Catalog::new().customer(1, utc(2024, 1, 1));
+    a.commit(ChangeSet {
+        customers: vec![Put::of(customer.clone())],
+        ..ChangeSet::default()
+    })
+    .await
+    .unwrap();
+    assert!(a.customer(customer.id()).await.unwrap().is_some());
+    assert!(b.customer(customer.id()).await.unwrap().is_none());
+
+    let dir = tempfile::tempdir().unwrap();
+    let fast = SqliteStore::open_with(
+        dir.path().join("normal.db"),
+        SqliteOptions::default().with_durability(Durability::Normal),
+    )
+    .await
+    .unwrap();
+    fast.commit(ChangeSet {
+        customers: vec![Put::of(customer.clone())],
+        ..ChangeSet::default()
+    })
+    .await
+    .unwrap();
+    fast.close().await.unwrap();
+    let reopened = SqliteStore::open(dir.path().join("normal.db"))
+        .await
+        .unwrap();
+    assert!(reopened.customer(customer.id()).await.unwrap().is_some());
+}
+
+/// Without a Tokio runtime, calls run on the calling thread instead of failing.
+#[test]
+fn calls_work_without_a_tokio_runtime() {
+    let store = block_on_without_tokio(SqliteStore::in_memory()).unwrap();
+    assert_eq!(block_on_without_tokio(store.next_due_at()).unwrap(), None);
+}
+
+/// A minimal executor for a future that never waits (no Tokio here on purpose).
+fn block_on_without_tokio<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Waker};
+    let mut future = std::pin::pin!(future);
+    let mut context = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+    }
+}
