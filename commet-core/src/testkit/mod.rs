@@ -2,7 +2,7 @@
 //!
 //! A store crate runs the whole suite with one macro in its tests:
 //!
-//! ```ignore
+//! ```text
 //! commet_core::store_conformance_tests!(|| async {
 //!     std::sync::Arc::new(commet_store_memory::MemoryStore::new()) as std::sync::Arc<dyn commet_core::store::Store>
 //! });
