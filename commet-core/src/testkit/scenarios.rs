@@ -51,10 +51,21 @@ impl Harness {
     /// An engine over `store` starting at `start`, with seeded ids and a fixed signing key.
     #[must_use]
     pub fn new(store: Arc<dyn Store>, start: DateTime<Utc>) -> Harness {
+        Harness::configured(store, start, |_| {})
+    }
+
+    /// The same, with the configuration adjusted by `configure`.
+    #[must_use]
+    pub fn configured(
+        store: Arc<dyn Store>,
+        start: DateTime<Utc>,
+        configure: impl FnOnce(&mut BillingConfig),
+    ) -> Harness {
         let clock = TestClock::new(start);
         let gateway = Arc::new(FakeGateway::new());
         let mut config = BillingConfig::new("org_test", SigningKey::from_bytes(&[42; 32]).unwrap());
         config.checkout_base_url = "https://billing.example.com/checkout".into();
+        configure(&mut config);
         let billing = Billing::new(store, gateway.clone(), Arc::new(clock.clone()), config)
             .unwrap()
             .with_ids(IdGenerator::seeded(7));
