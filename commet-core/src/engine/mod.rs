@@ -82,23 +82,44 @@ const MAX_CONFLICT_RETRIES: usize = 16;
 
 /// The billing engine. Build one per process and share it (it is `Send + Sync`).
 ///
+/// In production the store is a `commet_store_sqlite::SqliteStore`, the gateway your
+/// payment provider's adapter and the clock [`SystemClock`](crate::clock::SystemClock); in
+/// tests, as here, an in-memory store, the test kit's fake gateway and a [`TestClock`] that
+/// the test moves.
+///
 /// ```
 /// use std::sync::Arc;
-/// use commet_core::clock::SystemClock;
+/// use chrono::{TimeZone, Utc};
+/// use commet_core::clock::TestClock;
+/// use commet_core::customer::CustomerDetails;
 /// use commet_core::engine::{Billing, BillingConfig};
+/// use commet_core::testkit::gateway::FakeGateway;
 /// use commet_core::token::SigningKey;
-/// # use commet_core::testkit::gateway::FakeGateway;
-/// # use commet_store_memory_stub::MemoryStub;
-/// # mod commet_store_memory_stub { pub type MemoryStub = (); }
-/// # fn store() -> Arc<dyn commet_core::store::Store> { unimplemented!() }
-/// # fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// use commet_store_memory::MemoryStore;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let clock = TestClock::new(Utc.with_ymd_and_hms(2025, 1, 31, 12, 0, 0).unwrap());
 /// let billing = Billing::new(
-///     store(),                          // e.g. Arc::new(SqliteStore::open("billing.db")?)
-///     Arc::new(FakeGateway::new()),     // your payment provider
-///     Arc::new(SystemClock),
+///     Arc::new(MemoryStore::new()),
+///     Arc::new(FakeGateway::new()),
+///     Arc::new(clock.clone()),
 ///     BillingConfig::new("org_acme", SigningKey::generate()?),
 /// )?;
-/// # let _ = billing; Ok(()) }
+/// let customer = billing
+///     .customers()
+///     .create(CustomerDetails {
+///         external_id: Some("user_42".into()),
+///         email: "ana@example.com".into(),
+///         full_name: None,
+///         metadata: Default::default(),
+///     })
+///     .await?;
+/// let found = billing.customers().find_by_external_id("user_42").await?;
+/// assert_eq!(found.id(), customer.id());
+/// // No subscription yet: not served.
+/// assert!(!billing.access(customer.id()).await?.granted);
+/// # Ok(()) }
 /// ```
 #[derive(Debug)]
 pub struct Billing {
