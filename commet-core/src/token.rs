@@ -206,9 +206,11 @@ pub fn verify(
         return Err(malformed("the payload has the wrong shape"));
     };
     let actual = Purpose::parse(actual).ok_or(malformed("unknown purpose"))?;
+    // Only the spelling `issue` writes (no sign, no leading zeros): a token has one form.
     let expires_at = expires
         .parse::<i64>()
         .ok()
+        .filter(|secs| secs.to_string() == expires)
         .and_then(|secs| DateTime::from_timestamp(secs, 0))
         .ok_or(malformed("the expiry is not a time"))?;
     if actual != purpose {
