@@ -107,7 +107,12 @@ async fn every_scenario_gives_the_same_transcript_on_memory_and_sqlite() {
             on_sqlite.invoices.len(),
             "{name}: invoice count"
         );
-        for (i, (m, s)) in on_memory.invoices.iter().zip(&on_sqlite.invoices).enumerate() {
+        for (i, (m, s)) in on_memory
+            .invoices
+            .iter()
+            .zip(&on_sqlite.invoices)
+            .enumerate()
+        {
             assert_eq!(m, s, "{name}: invoice {i} differs");
         }
         assert_eq!(
