@@ -110,19 +110,18 @@ impl Billing {
         let mut left: HashSet<SubscriptionId> = HashSet::new();
         loop {
             let now = self.now();
-            let batch: Vec<SubscriptionId> = self
+            let batch: Vec<Subscription> = self
                 .store
                 .due(now, self.config.batch_size + left.len())
                 .await?
-                .iter()
-                .map(Subscription::id)
-                .filter(|id| !left.contains(id))
+                .into_iter()
+                .filter(|subscription| !left.contains(&subscription.id()))
                 .take(self.config.batch_size)
                 .collect();
             if batch.is_empty() {
                 return Ok(report);
             }
-            let (attempts, in_flight, counts) = self.decide_batch(&batch, now).await?;
+            let (attempts, in_flight, counts) = self.decide_batch(batch, now).await?;
             report.merge(counts);
             report.commits += 1;
             left.extend(in_flight);
@@ -132,21 +131,34 @@ impl Billing {
     }
 
     /// Decide the batch and commit its decisions and charge intents, re-run on conflicts (a
-    /// concurrent worker got there first).
+    /// concurrent worker got there first). The first pass decides on the subscriptions as
+    /// `due` just read them; a pass re-run after a conflict reads them again.
     async fn decide_batch(
         &self,
-        batch: &[SubscriptionId],
+        batch: Vec<Subscription>,
         now: DateTime<Utc>,
     ) -> Result<(Vec<PaymentAttempt>, Vec<SubscriptionId>, RunReport)> {
+        let ids: Vec<SubscriptionId> = batch.iter().map(Subscription::id).collect();
+        let mut just_read = Some(batch);
         self.retrying("due work", async || {
+            let subscriptions = match just_read.take() {
+                Some(subscriptions) => subscriptions,
+                None => {
+                    let mut fresh = Vec::with_capacity(ids.len());
+                    for &id in &ids {
+                        fresh.push(self.store.get_subscription(id).await?);
+                    }
+                    fresh
+                }
+            };
             let mut changes = ChangeSet::default();
             let mut counts = RunReport::default();
             let mut attempts = Vec::new();
             let mut in_flight = Vec::new();
-            for &id in batch {
-                let subscription = self.store.get_subscription(id).await?;
+            for subscription in &subscriptions {
+                let id = subscription.id();
                 match self
-                    .due_into(&subscription, now, &mut changes, &mut counts)
+                    .due_into(subscription, now, &mut changes, &mut counts)
                     .await?
                 {
                     Next::Done => {}
@@ -434,7 +446,6 @@ impl Billing {
                 }
             };
         }
-        let customer = self.customer_view(changes, subscription.customer()).await?;
         let invoice = RecurringInvoice {
             id: self.ids.next(now),
             customer: subscription.customer(),
@@ -447,7 +458,6 @@ impl Billing {
             policy: self.config.rounding,
         }
         .build()?;
-        let _ = customer;
         let attempt = self
             .new_invoice_intent(invoice, subscription, purpose, now, changes)
             .await?;
