@@ -87,7 +87,7 @@ impl Billing {
     ) -> Result<Vec<(Price, u32)>> {
         let mut items = Vec::with_capacity(subscription.items().len());
         for item in subscription.items() {
-            items.push((self.store.get_price(item.price).await?, item.quantity));
+            items.push((self.price(item.price).await?, item.quantity));
         }
         Ok(items)
     }
@@ -619,8 +619,10 @@ impl Billing {
         now: DateTime<Utc>,
         changes: &mut ChangeSet,
     ) -> Result<Option<Subscription>> {
-        let plans = self.plans().await?;
-        let decision = match subscription.decide(command, &self.context(&plans, now)) {
+        let decided = self
+            .decide_with_plans(|plans| subscription.decide(command, &self.context(plans, now)))
+            .await?;
+        let decision = match decided {
             Ok(decision) => decision,
             // The subscription's state no longer allows it (it moved on while the work or the
             // charge was under way): nothing to decide.
@@ -701,7 +703,7 @@ impl Billing {
                 .filter(|q| q.fract().is_zero())
                 .and_then(|q| u32::try_from(q).ok())
                 .ok_or_else(|| crate::InvalidField::new("quantity", "is not a seat count"))?;
-            items.push((self.store.get_price(price).await?, quantity));
+            items.push((self.price(price).await?, quantity));
         }
         Ok(PricedItems::new(&items)?)
     }
