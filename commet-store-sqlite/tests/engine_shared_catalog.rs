@@ -24,7 +24,6 @@ use commet_core::customer::CustomerDetails;
 use commet_core::engine::{Billing, BillingConfig, ChangeResult, CreateSubscription};
 use commet_core::event::EventKind;
 use commet_core::ids::SubscriptionId;
-use commet_core::store::Store;
 use commet_core::subscription::SubscriptionStatus;
 use commet_core::testkit::fixtures::utc;
 use commet_core::testkit::gateway::FakeGateway;
