@@ -8,6 +8,10 @@
 //! sequence gap-free, and exactly the expected work done once between the two. The timeline
 //! is run three times on fresh files.
 //!
+//! A second test has the other instance settle a batch's charges while the first is still
+//! charging them (its gateway runs the other's `run_due` from inside the first charge): the
+//! first then settles nothing twice.
+//!
 //! The instants run on two threads, each with its own Tokio runtime, started together by a
 //! barrier. (Not two tasks of one multi-threaded runtime: the engine's futures are not `Send`
 //! today, see the report of this branch.) The instances use different batch sizes (200 and 37),
@@ -23,13 +27,20 @@
 
 mod engine_support;
 
-use std::sync::{Arc, Barrier};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier, OnceLock};
+
+use async_trait::async_trait;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use commet_core::clock::TestClock;
 use commet_core::engine::{Billing, BillingConfig, RunReport};
+use commet_core::event::EventKind;
+use commet_core::gateway::{ChargeRequest, GatewayError, PaymentGateway, PaymentOutcome};
 use commet_core::invoice::InvoiceStatus;
+use commet_core::store::Store;
 use commet_core::subscription::{CancelReason, SubscriptionState, SubscriptionStatus};
+use commet_core::testkit::gateway::FakeGateway;
 use commet_core::token::SigningKey;
 use commet_store_sqlite::SqliteStore;
 use engine_support::{Population, SqliteGateway, audit};
@@ -232,5 +243,125 @@ fn one_timeline(seed: u64) {
 fn two_instances_running_due_work_at_once_never_bill_or_charge_twice() {
     for seed in 1..=TIMELINES {
         one_timeline(seed);
+    }
+}
+
+/// A provider that, during the first charge it is asked for, has another engine run its due
+/// work (past the recovery grace, so the other engine completes every charge recorded so far).
+#[derive(Debug)]
+struct Meddler {
+    provider: Arc<FakeGateway>,
+    other: OnceLock<(Billing, TestClock)>,
+    meddled: AtomicBool,
+}
+
+#[async_trait]
+impl PaymentGateway for Meddler {
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+
+    async fn charge(&self, request: &ChargeRequest) -> Result<PaymentOutcome, GatewayError> {
+        let outcome = self.provider.charge(request).await;
+        if !self.meddled.swap(true, Ordering::SeqCst) {
+            let (other, clock) = self.other.get().unwrap();
+            clock
+                .advance(other.config().recovery_grace + TimeDelta::minutes(1))
+                .unwrap();
+            // On a thread of its own: the engine's futures are not `Send`.
+            let report = std::thread::scope(|scope| {
+                scope
+                    .spawn(|| {
+                        tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .unwrap()
+                            .block_on(other.run_due())
+                            .unwrap()
+                    })
+                    .join()
+                    .unwrap()
+            });
+            assert_eq!(report.recovered, 3, "{report:?}");
+        }
+        outcome
+    }
+}
+
+#[test]
+fn a_batch_settled_by_another_worker_during_its_charges_is_not_settled_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("billing.db");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let population = Population::new("50 USD", 21);
+    let (subscriptions, first_store, other_store) = rt.block_on(async {
+        let store = SqliteStore::open(&path).await.unwrap();
+        let ids = population
+            .populate(&store, 3, 10, true, anchor, |_| "pm_card_visa".into())
+            .await;
+        (ids, store, SqliteStore::open(&path).await.unwrap())
+    });
+    let provider = Arc::new(FakeGateway::new());
+    let at = utc(2, 1, 1, 0);
+    let meddler = Arc::new(Meddler {
+        provider: provider.clone(),
+        other: OnceLock::new(),
+        meddled: AtomicBool::new(false),
+    });
+    let other_clock = TestClock::new(at);
+    let mut config = BillingConfig::new(
+        engine_support::ORGANIZATION,
+        SigningKey::from_bytes(&[7; 32]).unwrap(),
+    );
+    let other = Billing::new(
+        Arc::new(other_store),
+        provider.clone(),
+        Arc::new(other_clock.clone()),
+        config.clone(),
+    )
+    .unwrap();
+    meddler.other.set((other, other_clock)).unwrap();
+    config.batch_size = 10;
+    let first = Billing::new(
+        Arc::new(first_store),
+        meddler,
+        Arc::new(TestClock::new(at)),
+        config,
+    )
+    .unwrap();
+
+    let report = rt.block_on(first.run_due()).unwrap();
+    println!("{report:?}");
+    assert_eq!(report.charges_paid, 3, "{report:?}");
+
+    let observer = rt.block_on(SqliteStore::open(&path)).unwrap();
+    let events = rt.block_on(observer.events_after(0, 1_000)).unwrap();
+    let kinds: Vec<EventKind> = events.iter().map(|e| e.envelope.event.kind()).collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == EventKind::PaymentReceived)
+            .count(),
+        3,
+        "each renewal announced once: {kinds:?}"
+    );
+    assert_eq!(provider.ledger().len(), 3, "each renewal charged once");
+    let audit = rt.block_on(async {
+        let gateway = SqliteGateway::open(&dir.path().join("unused.db"));
+        audit(&observer, &gateway).await
+    });
+    assert_eq!(audit.pending(), 0);
+    for (i, id) in subscriptions.iter().enumerate() {
+        let subscription = audit.subscriptions.iter().find(|s| s.id() == *id).unwrap();
+        let february = anchor(i) + TimeDelta::days(31);
+        assert_eq!(subscription.current_period().unwrap().start(), february);
+        assert_eq!(subscription.version(), 3, "created, claimed, renewed");
+        let invoices = audit.recurring(*id);
+        assert_eq!(invoices.len(), 1);
+        assert_eq!(invoices[0].status(), InvoiceStatus::Paid);
     }
 }

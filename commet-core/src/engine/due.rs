@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::charge::Charged;
+use super::charge::{Charged, Recorded};
 use super::subscriptions::next_attempt_number;
 use super::{Billing, BillingError, Result};
 use crate::clock::TestClock;
@@ -13,7 +13,7 @@ use crate::ids::SubscriptionId;
 use crate::invoice::{InvoiceStatus, RecurringInvoice};
 use crate::money::Money;
 use crate::payment::{ChargePurpose, PaymentAttempt};
-use crate::store::{ChangeSet, EntityKind, StoreError, StoreExt};
+use crate::store::{ChangeSet, CommitReceipt, EntityKind, Put, StoreError, StoreExt};
 use crate::subscription::{
     ChargeOutcome, Command, DueWork, InvoiceSummary, Settlement, Subscription, SubscriptionState,
 };
@@ -137,7 +137,7 @@ impl Billing {
         &self,
         batch: Vec<Subscription>,
         now: DateTime<Utc>,
-    ) -> Result<(Vec<PaymentAttempt>, Vec<SubscriptionId>, RunReport)> {
+    ) -> Result<(Vec<Recorded>, Vec<SubscriptionId>, RunReport)> {
         let ids: Vec<SubscriptionId> = batch.iter().map(Subscription::id).collect();
         let mut just_read = Some(batch);
         self.retrying("due work", async || {
@@ -166,9 +166,10 @@ impl Billing {
                     Next::InFlight | Next::Stuck => in_flight.push(id),
                 }
             }
+            let mut recorded = recorded_by(&changes, attempts);
             if !changes.is_empty() {
                 match self.store.commit(changes).await {
-                    Ok(_) => {}
+                    Ok(receipt) => numbered(&mut recorded, &receipt),
                     // Another worker recorded the same period charge or retry first: a race
                     // like a version conflict, decided again from fresh reads.
                     Err(StoreError::AlreadyExists {
@@ -185,7 +186,7 @@ impl Billing {
                     Err(error) => return Err(error.into()),
                 }
             }
-            Ok((attempts, in_flight, counts))
+            Ok((recorded, in_flight, counts))
         })
         .await
     }
@@ -194,17 +195,17 @@ impl Billing {
     /// commit conflicts). Returns the subscriptions whose charge is unresolved.
     async fn charge_batch(
         &self,
-        attempts: &[PaymentAttempt],
+        attempts: &[Recorded],
         report: &mut RunReport,
     ) -> Result<Vec<SubscriptionId>> {
         let mut outcomes = Vec::with_capacity(attempts.len());
         let mut unresolved = Vec::new();
-        for attempt in attempts {
-            match self.charge(attempt).await {
-                Ok(charged) => outcomes.push((attempt.idempotency_key(), charged)),
+        for recorded in attempts {
+            match self.charge(&recorded.attempt).await {
+                Ok(charged) => outcomes.push((recorded, charged)),
                 Err(_) => {
                     report.charges_unresolved += 1;
-                    unresolved.extend(attempt.subscription);
+                    unresolved.extend(recorded.attempt.subscription);
                 }
             }
         }
@@ -220,9 +221,11 @@ impl Billing {
         let now = self.now();
         let mut changes = ChangeSet::default();
         let mut together = true;
-        for (key, charged) in &outcomes {
+        // Settled on the state the intent commit left, not read back: if any of it moved since
+        // (another worker, an API call), the commit conflicts and each is settled afresh.
+        for (recorded, charged) in &outcomes {
             if self
-                .settle_into(key, charged, now, &mut changes)
+                .settle_recorded_into((*recorded).clone(), charged, now, &mut changes)
                 .await
                 .is_err()
             {
@@ -240,8 +243,9 @@ impl Billing {
                 Err(error) => return Err(error.into()),
             }
         }
-        for (key, charged) in &outcomes {
-            self.settle(key, charged, None).await?;
+        for (recorded, charged) in &outcomes {
+            self.settle(&recorded.attempt.idempotency_key(), charged, None)
+                .await?;
             report.commits += 1;
         }
         Ok(unresolved)
@@ -557,6 +561,55 @@ impl Billing {
                     report.merge(self.run_due().await?);
                 }
                 return Ok(report);
+            }
+        }
+    }
+}
+
+/// The attempts an intent commit records, each with its invoice and subscription as the
+/// commit stores them, if it writes them (new invoices still lack the numbers the commit
+/// gives: see [`numbered`]).
+fn recorded_by(changes: &ChangeSet, attempts: Vec<PaymentAttempt>) -> Vec<Recorded> {
+    attempts
+        .into_iter()
+        .map(|attempt| {
+            let invoice = changes
+                .invoices
+                .iter()
+                .find(|write| write.put.value.id() == attempt.invoice)
+                .map(|write| write.put.stored());
+            let subscription = attempt
+                .subscription
+                .and_then(|id| {
+                    changes
+                        .subscriptions
+                        .iter()
+                        .find(|put| put.value.id() == id)
+                })
+                .map(Put::stored);
+            let attempt = changes
+                .payment_attempts
+                .iter()
+                .find(|put| put.value.id == attempt.id)
+                .map_or(attempt, Put::stored);
+            Recorded {
+                attempt,
+                invoice,
+                subscription,
+            }
+        })
+        .collect()
+}
+
+/// Give the recorded new invoices the numbers the commit gave them (an invoice that cannot
+/// take it is read back when settled instead).
+fn numbered(recorded: &mut [Recorded], receipt: &CommitReceipt) {
+    for (id, number) in &receipt.invoice_numbers {
+        for entry in recorded.iter_mut() {
+            if let Some(invoice) = entry.invoice.as_mut().filter(|i| i.id() == *id)
+                && invoice.assign_number(number.clone()).is_err()
+            {
+                entry.invoice = None;
             }
         }
     }
