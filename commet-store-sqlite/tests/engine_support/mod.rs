@@ -14,7 +14,8 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::missing_panics_doc
+    clippy::missing_panics_doc,
+    clippy::too_many_lines
 )]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -313,6 +314,8 @@ impl PaymentGateway for SqliteGateway {
 pub(crate) struct Population {
     pub(crate) plan: Plan,
     pub(crate) price: Price,
+    /// A per-seat price of the same plan, and the seats each subscriber takes, if any.
+    pub(crate) seats: Option<(Price, u32)>,
     ids: IdGenerator,
 }
 
@@ -342,14 +345,46 @@ impl Population {
             },
         )
         .unwrap();
-        Population { plan, price, ids }
+        Population {
+            plan,
+            price,
+            seats: None,
+            ids,
+        }
+    }
+
+    /// The same, and every subscriber also takes `seats` seats at `seat_amount` each a month
+    /// (so each invoice has two lines).
+    pub(crate) fn with_seats(amount: &str, seat_amount: &str, seats: u32, seed: u64) -> Population {
+        let mut population = Population::new(amount, seed);
+        let at = Utc.with_ymd_and_hms(2023, 1, 1, 0, 0, 0).unwrap();
+        let price = Price::new(
+            population.ids.next(at),
+            NewPrice {
+                plan: population.plan.id(),
+                unit_amount: seat_amount.parse().unwrap(),
+                interval: Interval::MONTHLY,
+                trial_days: 0,
+                model: PricingModel::PerSeat,
+            },
+        )
+        .unwrap();
+        population.seats = Some((price, seats));
+        population
+    }
+
+    /// The prices and quantities every subscriber takes.
+    pub(crate) fn items(&self) -> Vec<(Price, u32)> {
+        let mut items = vec![(self.price.clone(), 1)];
+        items.extend(self.seats.clone());
+        items
     }
 
     /// The change set that stores the catalog.
     pub(crate) fn catalog(&self) -> ChangeSet {
         ChangeSet {
             plans: vec![self.plan.clone()],
-            prices: vec![self.price.clone()],
+            prices: self.items().into_iter().map(|(price, _)| price).collect(),
             ..ChangeSet::default()
         }
     }
@@ -399,7 +434,7 @@ impl Population {
             NewSubscription {
                 id,
                 customer: customer.id(),
-                items: PricedItems::new(&[(self.price.clone(), 1)]).unwrap(),
+                items: PricedItems::new(&self.items()).unwrap(),
                 draft: false,
                 checkout: Some(CheckoutOffer {
                     url: SignedUrl::new("https://billing.example.com/checkout", "sub", "t"),
