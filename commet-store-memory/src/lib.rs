@@ -162,16 +162,18 @@ impl State {
     /// Versions, and one customer per external id after the commit. Returns the ids written.
     fn check_customers(&self, puts: &[Put<Customer>]) -> Result<HashSet<CustomerId>> {
         let rewritten: HashSet<CustomerId> = puts.iter().map(|p| p.value.id()).collect();
-        let mut external_ids: HashMap<&str, CustomerId> = self
-            .external_ids
-            .iter()
-            .filter(|(_, owner)| !rewritten.contains(owner))
-            .map(|(key, owner)| (key.as_str(), *owner))
-            .collect();
+        // External ids claimed by this change set; a stored one is taken unless its holder is
+        // rewritten here (and so lets go of it). Looked up per put: the work is the change
+        // set's, not the number of customers stored.
+        let mut claimed: HashSet<&str> = HashSet::new();
         for put in puts {
             check_version(&self.customers, &put.value.id(), put)?;
             if let Some(external_id) = put.value.external_id()
-                && external_ids.insert(external_id, put.value.id()).is_some()
+                && (self
+                    .external_ids
+                    .get(external_id)
+                    .is_some_and(|holder| !rewritten.contains(holder))
+                    || !claimed.insert(external_id))
             {
                 return Err(exists(
                     EntityKind::Customer,

@@ -69,6 +69,29 @@ impl Settled {
     }
 }
 
+/// A recorded charge attempt, with its invoice and subscription as stored when known (a batch
+/// of due work knows them from its own intent commit, and need not read them back).
+#[derive(Debug, Clone)]
+pub(super) struct Recorded {
+    /// The attempt, as stored.
+    pub attempt: PaymentAttempt,
+    /// Its invoice, as stored, if known.
+    pub invoice: Option<Invoice>,
+    /// Its subscription, as stored, if known.
+    pub subscription: Option<Subscription>,
+}
+
+impl Recorded {
+    /// An attempt just read: the rest is read when settling.
+    pub(super) fn read(attempt: PaymentAttempt) -> Recorded {
+        Recorded {
+            attempt,
+            invoice: None,
+            subscription: None,
+        }
+    }
+}
+
 /// What an intent commit writes for one charge: the writes, and the attempt recorded.
 #[derive(Debug)]
 pub(super) struct Intent {
@@ -87,7 +110,7 @@ impl Billing {
     ) -> Result<Vec<(Price, u32)>> {
         let mut items = Vec::with_capacity(subscription.items().len());
         for item in subscription.items() {
-            items.push((self.store.get_price(item.price).await?, item.quantity));
+            items.push((self.price(item.price).await?, item.quantity));
         }
         Ok(items)
     }
@@ -280,15 +303,40 @@ impl Billing {
         now: DateTime<Utc>,
         changes: &mut ChangeSet,
     ) -> Result<Settled> {
-        let mut attempt = self
+        let attempt = self
             .store
             .payment_attempt(key)
             .await?
             .ok_or_else(|| BillingError::not_found(EntityKind::PaymentAttempt, key))?;
-        let invoice = self.store.get_invoice(attempt.invoice).await?;
-        let subscription = match attempt.subscription {
-            Some(id) => Some(self.store.get_subscription(id).await?),
-            None => None,
+        self.settle_recorded_into(Recorded::read(attempt), charged, now, changes)
+            .await
+    }
+
+    /// [`settle_into`](Billing::settle_into) for an attempt already read, with its invoice and
+    /// subscription when known; what is not known is read. Whatever was known must be as
+    /// stored: the writes expect its versions, so a commit made on state that moved since
+    /// fails with a conflict.
+    pub(super) async fn settle_recorded_into(
+        &self,
+        recorded: Recorded,
+        charged: &Charged,
+        now: DateTime<Utc>,
+        changes: &mut ChangeSet,
+    ) -> Result<Settled> {
+        let Recorded {
+            mut attempt,
+            invoice,
+            subscription,
+        } = recorded;
+        let subscription_known = subscription.is_some();
+        let invoice = match invoice {
+            Some(invoice) => invoice,
+            None => self.store.get_invoice(attempt.invoice).await?,
+        };
+        let subscription = match (subscription, attempt.subscription) {
+            (Some(subscription), _) => Some(subscription),
+            (None, Some(id)) => Some(self.store.get_subscription(id).await?),
+            (None, None) => None,
         };
         if !attempt.is_pending() {
             return Ok(Settled {
@@ -342,9 +390,14 @@ impl Billing {
             }
         };
         changes.payment_attempts.push(Put::of(attempt));
-        let written = next
+        let mut written = next
             .clone()
             .filter(|after| Some(after) != subscription.as_ref());
+        if written.is_none() && subscription_known {
+            // Not read now: written back even if unchanged, so that a commit decided on it after
+            // it moved conflicts instead of going through.
+            written.clone_from(&subscription);
+        }
         let stored_subscription = match &written {
             Some(after) => Some(Put::of(after.clone()).stored()),
             None => subscription,
@@ -619,8 +672,10 @@ impl Billing {
         now: DateTime<Utc>,
         changes: &mut ChangeSet,
     ) -> Result<Option<Subscription>> {
-        let plans = self.plans().await?;
-        let decision = match subscription.decide(command, &self.context(&plans, now)) {
+        let decided = self
+            .decide_with_plans(|plans| subscription.decide(command, &self.context(plans, now)))
+            .await?;
+        let decision = match decided {
             Ok(decision) => decision,
             // The subscription's state no longer allows it (it moved on while the work or the
             // charge was under way): nothing to decide.
@@ -701,7 +756,7 @@ impl Billing {
                 .filter(|q| q.fract().is_zero())
                 .and_then(|q| u32::try_from(q).ok())
                 .ok_or_else(|| crate::InvalidField::new("quantity", "is not a seat count"))?;
-            items.push((self.store.get_price(price).await?, quantity));
+            items.push((self.price(price).await?, quantity));
         }
         Ok(PricedItems::new(&items)?)
     }

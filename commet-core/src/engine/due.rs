@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::charge::Charged;
+use super::charge::{Charged, Recorded};
 use super::subscriptions::next_attempt_number;
 use super::{Billing, BillingError, Result};
 use crate::clock::TestClock;
@@ -13,7 +13,7 @@ use crate::ids::SubscriptionId;
 use crate::invoice::{InvoiceStatus, RecurringInvoice};
 use crate::money::Money;
 use crate::payment::{ChargePurpose, PaymentAttempt};
-use crate::store::{ChangeSet, EntityKind, StoreError, StoreExt};
+use crate::store::{ChangeSet, CommitReceipt, EntityKind, Put, StoreError, StoreExt};
 use crate::subscription::{
     ChargeOutcome, Command, DueWork, InvoiceSummary, Settlement, Subscription, SubscriptionState,
 };
@@ -110,19 +110,18 @@ impl Billing {
         let mut left: HashSet<SubscriptionId> = HashSet::new();
         loop {
             let now = self.now();
-            let batch: Vec<SubscriptionId> = self
+            let batch: Vec<Subscription> = self
                 .store
                 .due(now, self.config.batch_size + left.len())
                 .await?
-                .iter()
-                .map(Subscription::id)
-                .filter(|id| !left.contains(id))
+                .into_iter()
+                .filter(|subscription| !left.contains(&subscription.id()))
                 .take(self.config.batch_size)
                 .collect();
             if batch.is_empty() {
                 return Ok(report);
             }
-            let (attempts, in_flight, counts) = self.decide_batch(&batch, now).await?;
+            let (attempts, in_flight, counts) = self.decide_batch(batch, now).await?;
             report.merge(counts);
             report.commits += 1;
             left.extend(in_flight);
@@ -132,21 +131,34 @@ impl Billing {
     }
 
     /// Decide the batch and commit its decisions and charge intents, re-run on conflicts (a
-    /// concurrent worker got there first).
+    /// concurrent worker got there first). The first pass decides on the subscriptions as
+    /// `due` just read them; a pass re-run after a conflict reads them again.
     async fn decide_batch(
         &self,
-        batch: &[SubscriptionId],
+        batch: Vec<Subscription>,
         now: DateTime<Utc>,
-    ) -> Result<(Vec<PaymentAttempt>, Vec<SubscriptionId>, RunReport)> {
+    ) -> Result<(Vec<Recorded>, Vec<SubscriptionId>, RunReport)> {
+        let ids: Vec<SubscriptionId> = batch.iter().map(Subscription::id).collect();
+        let mut just_read = Some(batch);
         self.retrying("due work", async || {
+            let subscriptions = match just_read.take() {
+                Some(subscriptions) => subscriptions,
+                None => {
+                    let mut fresh = Vec::with_capacity(ids.len());
+                    for &id in &ids {
+                        fresh.push(self.store.get_subscription(id).await?);
+                    }
+                    fresh
+                }
+            };
             let mut changes = ChangeSet::default();
             let mut counts = RunReport::default();
             let mut attempts = Vec::new();
             let mut in_flight = Vec::new();
-            for &id in batch {
-                let subscription = self.store.get_subscription(id).await?;
+            for subscription in &subscriptions {
+                let id = subscription.id();
                 match self
-                    .due_into(&subscription, now, &mut changes, &mut counts)
+                    .due_into(subscription, now, &mut changes, &mut counts)
                     .await?
                 {
                     Next::Done => {}
@@ -154,9 +166,10 @@ impl Billing {
                     Next::InFlight | Next::Stuck => in_flight.push(id),
                 }
             }
+            let mut recorded = recorded_by(&changes, attempts);
             if !changes.is_empty() {
                 match self.store.commit(changes).await {
-                    Ok(_) => {}
+                    Ok(receipt) => numbered(&mut recorded, &receipt),
                     // Another worker recorded the same period charge or retry first: a race
                     // like a version conflict, decided again from fresh reads.
                     Err(StoreError::AlreadyExists {
@@ -173,7 +186,7 @@ impl Billing {
                     Err(error) => return Err(error.into()),
                 }
             }
-            Ok((attempts, in_flight, counts))
+            Ok((recorded, in_flight, counts))
         })
         .await
     }
@@ -182,17 +195,17 @@ impl Billing {
     /// commit conflicts). Returns the subscriptions whose charge is unresolved.
     async fn charge_batch(
         &self,
-        attempts: &[PaymentAttempt],
+        attempts: &[Recorded],
         report: &mut RunReport,
     ) -> Result<Vec<SubscriptionId>> {
         let mut outcomes = Vec::with_capacity(attempts.len());
         let mut unresolved = Vec::new();
-        for attempt in attempts {
-            match self.charge(attempt).await {
-                Ok(charged) => outcomes.push((attempt.idempotency_key(), charged)),
+        for recorded in attempts {
+            match self.charge(&recorded.attempt).await {
+                Ok(charged) => outcomes.push((recorded, charged)),
                 Err(_) => {
                     report.charges_unresolved += 1;
-                    unresolved.extend(attempt.subscription);
+                    unresolved.extend(recorded.attempt.subscription);
                 }
             }
         }
@@ -208,9 +221,11 @@ impl Billing {
         let now = self.now();
         let mut changes = ChangeSet::default();
         let mut together = true;
-        for (key, charged) in &outcomes {
+        // Settled on the state the intent commit left, not read back: if any of it moved since
+        // (another worker, an API call), the commit conflicts and each is settled afresh.
+        for (recorded, charged) in &outcomes {
             if self
-                .settle_into(key, charged, now, &mut changes)
+                .settle_recorded_into((*recorded).clone(), charged, now, &mut changes)
                 .await
                 .is_err()
             {
@@ -228,8 +243,9 @@ impl Billing {
                 Err(error) => return Err(error.into()),
             }
         }
-        for (key, charged) in &outcomes {
-            self.settle(key, charged, None).await?;
+        for (recorded, charged) in &outcomes {
+            self.settle(&recorded.attempt.idempotency_key(), charged, None)
+                .await?;
             report.commits += 1;
         }
         Ok(unresolved)
@@ -434,7 +450,6 @@ impl Billing {
                 }
             };
         }
-        let customer = self.customer_view(changes, subscription.customer()).await?;
         let invoice = RecurringInvoice {
             id: self.ids.next(now),
             customer: subscription.customer(),
@@ -447,7 +462,6 @@ impl Billing {
             policy: self.config.rounding,
         }
         .build()?;
-        let _ = customer;
         let attempt = self
             .new_invoice_intent(invoice, subscription, purpose, now, changes)
             .await?;
@@ -547,6 +561,55 @@ impl Billing {
                     report.merge(self.run_due().await?);
                 }
                 return Ok(report);
+            }
+        }
+    }
+}
+
+/// The attempts an intent commit records, each with its invoice and subscription as the
+/// commit stores them, if it writes them (new invoices still lack the numbers the commit
+/// gives: see [`numbered`]).
+fn recorded_by(changes: &ChangeSet, attempts: Vec<PaymentAttempt>) -> Vec<Recorded> {
+    attempts
+        .into_iter()
+        .map(|attempt| {
+            let invoice = changes
+                .invoices
+                .iter()
+                .find(|write| write.put.value.id() == attempt.invoice)
+                .map(|write| write.put.stored());
+            let subscription = attempt
+                .subscription
+                .and_then(|id| {
+                    changes
+                        .subscriptions
+                        .iter()
+                        .find(|put| put.value.id() == id)
+                })
+                .map(Put::stored);
+            let attempt = changes
+                .payment_attempts
+                .iter()
+                .find(|put| put.value.id == attempt.id)
+                .map_or(attempt, Put::stored);
+            Recorded {
+                attempt,
+                invoice,
+                subscription,
+            }
+        })
+        .collect()
+}
+
+/// Give the recorded new invoices the numbers the commit gave them (an invoice that cannot
+/// take it is read back when settled instead).
+fn numbered(recorded: &mut [Recorded], receipt: &CommitReceipt) {
+    for (id, number) in &receipt.invoice_numbers {
+        for entry in recorded.iter_mut() {
+            if let Some(invoice) = entry.invoice.as_mut().filter(|i| i.id() == *id)
+                && invoice.assign_number(number.clone()).is_err()
+            {
+                entry.invoice = None;
             }
         }
     }

@@ -47,7 +47,8 @@ mod error;
 mod invoices;
 mod subscriptions;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -66,15 +67,15 @@ pub use subscriptions::{
 };
 
 use crate::InvalidField;
-use crate::catalog::Plan;
+use crate::catalog::{Plan, Price};
 use crate::clock::{Clock, TestClock};
 use crate::event::{Envelope, Event};
 use crate::gateway::PaymentGateway;
 use crate::idempotency::IdempotencyRecord;
-use crate::ids::{CustomerId, IdGenerator};
+use crate::ids::{CustomerId, IdGenerator, PriceId};
 use crate::store::{EntityKind, StoreError, StoredEvent, SubscriptionQuery};
-use crate::store::{PageRequest, Store};
-use crate::subscription::{Access, Context, access};
+use crate::store::{PageRequest, Store, StoreExt};
+use crate::subscription::{Access, Context, SubscriptionError, access};
 use crate::token::{self, Claims, Purpose, SignedUrl};
 
 /// How many times an operation that lost a race is re-run before giving up.
@@ -128,6 +129,21 @@ pub struct Billing {
     clock: Arc<dyn Clock>,
     ids: IdGenerator,
     config: BillingConfig,
+    catalog: CatalogCache,
+}
+
+/// The catalog as read so far. Plans and prices are insert-only, so nothing read here goes
+/// stale; a plan or price defined since (by this engine or another process) is read when
+/// first needed.
+#[derive(Debug, Default)]
+struct CatalogCache {
+    prices: Mutex<HashMap<PriceId, Price>>,
+    plans: Mutex<Option<Arc<[Plan]>>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The cache holds only complete values: a panic elsewhere leaves nothing half-written.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Billing {
@@ -145,6 +161,7 @@ impl Billing {
             clock,
             ids: IdGenerator::random(),
             config,
+            catalog: CatalogCache::default(),
         })
     }
 
@@ -278,6 +295,39 @@ impl Billing {
     /// The decision context: every plan (the catalog is small), the provider's name.
     async fn plans(&self) -> Result<Vec<Plan>> {
         Ok(self.store.plans().await?)
+    }
+
+    /// A price, read from the store once (a price never changes once defined).
+    pub(super) async fn price(&self, id: PriceId) -> Result<Price> {
+        if let Some(price) = self.cached_price(id) {
+            return Ok(price);
+        }
+        let price = self.store.get_price(id).await?;
+        lock(&self.catalog.prices).insert(id, price.clone());
+        Ok(price)
+    }
+
+    fn cached_price(&self, id: PriceId) -> Option<Price> {
+        lock(&self.catalog.prices).get(&id).cloned()
+    }
+
+    /// Run `decide` with the plans as last read (read now if never); if it names a plan that
+    /// is not among them (defined since), read the plans again and decide again.
+    async fn decide_with_plans<T>(
+        &self,
+        decide: impl Fn(&[Plan]) -> Result<T, SubscriptionError>,
+    ) -> Result<Result<T, SubscriptionError>> {
+        let cached = lock(&self.catalog.plans).clone();
+        if let Some(plans) = cached {
+            match decide(&plans) {
+                Err(SubscriptionError::Invalid(InvalidField { field, .. })) if field == "plans" => {
+                }
+                decided => return Ok(decided),
+            }
+        }
+        let plans: Arc<[Plan]> = self.store.plans().await?.into();
+        *lock(&self.catalog.plans) = Some(Arc::clone(&plans));
+        Ok(decide(&plans))
     }
 
     fn context<'a>(&'a self, plans: &'a [Plan], now: DateTime<Utc>) -> Context<'a> {

@@ -556,8 +556,9 @@ impl Billing {
         now: DateTime<Utc>,
         changes: &mut ChangeSet,
     ) -> Result<Subscription> {
-        let plans = self.plans().await?;
-        let decision = subscription.decide(command, &self.context(&plans, now))?;
+        let decision = self
+            .decide_with_plans(|plans| subscription.decide(command, &self.context(plans, now)))
+            .await??;
         changes.events.extend(self.envelopes(decision.events, now));
         self.apply_invoice_actions(
             &decision.invoice_actions,
