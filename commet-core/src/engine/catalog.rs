@@ -26,8 +26,9 @@ impl<'a> CatalogApi<'a> {
     /// `AlreadyExists`.
     pub async fn define_plan(&self, plan: NewPlan) -> Result<Plan> {
         let billing = self.billing;
+        let plan = &plan;
         billing
-            .commit_once(self.key, "catalog.define_plan", &plan, async |now| {
+            .commit_once(self.key, "catalog.define_plan", plan, |now| async move {
                 let plan = Plan::new(billing.ids.next(now), plan.clone())?;
                 let changes = ChangeSet {
                     plans: vec![plan.clone()],
@@ -48,7 +49,7 @@ impl<'a> CatalogApi<'a> {
                 self.key,
                 "catalog.define_price",
                 &Request(&price),
-                async |now| {
+                |now| async move {
                     billing.store.get_plan(price.plan).await?;
                     let price = Price::new(billing.ids.next(now), price)?;
                     let changes = ChangeSet {

@@ -278,7 +278,7 @@ impl Billing {
         charged: &Charged,
         finish: Option<&super::Finish<'_>>,
     ) -> Result<Settled> {
-        self.retrying("settling a charge", async || {
+        self.retrying("settling a charge", || async move {
             let now = self.now();
             let mut changes = ChangeSet::default();
             let settled = self.settle_into(key, charged, now, &mut changes).await?;

@@ -109,7 +109,7 @@ impl<'a> Checkout<'a> {
         let trial_days = trial_days(&prices);
         if trial_days > 0 {
             return billing
-                .commit_once(self.key, "checkout.complete", &request, async |now| {
+                .commit_once(self.key, "checkout.complete", &request, |now| async move {
                     let current = billing.store.get_subscription(subscription).await?;
                     let mut changes = ChangeSet::default();
                     billing
@@ -137,7 +137,7 @@ impl<'a> Checkout<'a> {
                 self.key,
                 "checkout.complete",
                 &request,
-                async |now| {
+                |now| async move {
                     billing
                         .checkout_intent(subscription, payment_method, now)
                         .await
@@ -166,7 +166,7 @@ impl<'a> Checkout<'a> {
                 self.key,
                 "checkout.expire",
                 &Request { subscription },
-                async |now| {
+                |now| async move {
                     let current = billing.store.get_subscription(subscription).await?;
                     let mut changes = ChangeSet::default();
                     let after = billing.expire_into(&current, now, &mut changes).await?;

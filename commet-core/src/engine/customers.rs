@@ -24,8 +24,9 @@ impl<'a> Customers<'a> {
     /// [`BillingError::Store`] `AlreadyExists`.
     pub async fn create(&self, details: CustomerDetails) -> Result<Customer> {
         let billing = self.billing;
+        let details = &details;
         billing
-            .commit_once(self.key, "customers.create", &details, async |now| {
+            .commit_once(self.key, "customers.create", details, |now| async move {
                 let customer = Customer::new(billing.ids.next(now), details.clone(), now)?;
                 let put = Put::of(customer);
                 let stored = put.stored();
@@ -49,15 +50,13 @@ impl<'a> Customers<'a> {
             details: &'r CustomerDetails,
         }
         let billing = self.billing;
+        let details = &details;
         billing
             .commit_once(
                 self.key,
                 "customers.update",
-                &Request {
-                    id,
-                    details: &details,
-                },
-                async |now| {
+                &Request { id, details },
+                |now| async move {
                     let mut customer = billing.store.get_customer(id).await?;
                     customer.update(details.clone(), now)?;
                     Ok(billing.customer_changes(customer, now))
@@ -86,7 +85,7 @@ impl<'a> Customers<'a> {
                 self.key,
                 "customers.set_payment_method",
                 &Request { id, payment_method },
-                async |now| {
+                |now| async move {
                     let mut customer = billing.store.get_customer(id).await?;
                     customer.set_payment_method(payment_method, now)?;
                     Ok(billing.customer_changes(customer, now))

@@ -138,55 +138,58 @@ impl Billing {
         batch: Vec<Subscription>,
         now: DateTime<Utc>,
     ) -> Result<(Vec<Recorded>, Vec<SubscriptionId>, RunReport)> {
-        let ids: Vec<SubscriptionId> = batch.iter().map(Subscription::id).collect();
+        let ids: &[SubscriptionId] = &batch.iter().map(Subscription::id).collect::<Vec<_>>();
         let mut just_read = Some(batch);
-        self.retrying("due work", async || {
-            let subscriptions = match just_read.take() {
-                Some(subscriptions) => subscriptions,
-                None => {
-                    let mut fresh = Vec::with_capacity(ids.len());
-                    for &id in &ids {
-                        fresh.push(self.store.get_subscription(id).await?);
+        self.retrying("due work", || {
+            let just_read = just_read.take();
+            async move {
+                let subscriptions = match just_read {
+                    Some(subscriptions) => subscriptions,
+                    None => {
+                        let mut fresh = Vec::with_capacity(ids.len());
+                        for &id in ids {
+                            fresh.push(self.store.get_subscription(id).await?);
+                        }
+                        fresh
                     }
-                    fresh
-                }
-            };
-            let mut changes = ChangeSet::default();
-            let mut counts = RunReport::default();
-            let mut attempts = Vec::new();
-            let mut in_flight = Vec::new();
-            for subscription in &subscriptions {
-                let id = subscription.id();
-                match self
-                    .due_into(subscription, now, &mut changes, &mut counts)
-                    .await?
-                {
-                    Next::Done => {}
-                    Next::Charge(attempt) => attempts.push(attempt),
-                    Next::InFlight | Next::Stuck => in_flight.push(id),
-                }
-            }
-            let mut recorded = recorded_by(&changes, attempts);
-            if !changes.is_empty() {
-                match self.store.commit(changes).await {
-                    Ok(receipt) => numbered(&mut recorded, &receipt),
-                    // Another worker recorded the same period charge or retry first: a race
-                    // like a version conflict, decided again from fresh reads.
-                    Err(StoreError::AlreadyExists {
-                        kind: EntityKind::Invoice | EntityKind::PaymentAttempt,
-                        ..
-                    }) => {
-                        return Err(BillingError::Store(StoreError::Conflict {
-                            kind: EntityKind::Invoice,
-                            id: "a period charge".into(),
-                            expected: crate::store::ExpectedVersion::New,
-                            actual: Some(1),
-                        }));
+                };
+                let mut changes = ChangeSet::default();
+                let mut counts = RunReport::default();
+                let mut attempts = Vec::new();
+                let mut in_flight = Vec::new();
+                for subscription in &subscriptions {
+                    let id = subscription.id();
+                    match self
+                        .due_into(subscription, now, &mut changes, &mut counts)
+                        .await?
+                    {
+                        Next::Done => {}
+                        Next::Charge(attempt) => attempts.push(attempt),
+                        Next::InFlight | Next::Stuck => in_flight.push(id),
                     }
-                    Err(error) => return Err(error.into()),
                 }
+                let mut recorded = recorded_by(&changes, attempts);
+                if !changes.is_empty() {
+                    match self.store.commit(changes).await {
+                        Ok(receipt) => numbered(&mut recorded, &receipt),
+                        // Another worker recorded the same period charge or retry first: a race
+                        // like a version conflict, decided again from fresh reads.
+                        Err(StoreError::AlreadyExists {
+                            kind: EntityKind::Invoice | EntityKind::PaymentAttempt,
+                            ..
+                        }) => {
+                            return Err(BillingError::Store(StoreError::Conflict {
+                                kind: EntityKind::Invoice,
+                                id: "a period charge".into(),
+                                expected: crate::store::ExpectedVersion::New,
+                                actual: Some(1),
+                            }));
+                        }
+                        Err(error) => return Err(error.into()),
+                    }
+                }
+                Ok((recorded, in_flight, counts))
             }
-            Ok((recorded, in_flight, counts))
         })
         .await
     }

@@ -46,7 +46,7 @@ impl<'a> Invoices<'a> {
                 self.key,
                 "invoices.mark_paid_out_of_band",
                 &ById { id },
-                async |now| {
+                |now| async move {
                     let mut invoice = billing.store.get_invoice(id).await?;
                     invoice.mark_paid(now, invoice.amount_due())?;
                     let mut changes = ChangeSet::default();
@@ -82,7 +82,7 @@ impl<'a> Invoices<'a> {
     pub async fn void(&self, id: InvoiceId) -> Result<Invoice> {
         let billing = self.billing;
         billing
-            .commit_once(self.key, "invoices.void", &ById { id }, async |now| {
+            .commit_once(self.key, "invoices.void", &ById { id }, |now| async move {
                 let mut invoice = billing.store.get_invoice(id).await?;
                 let mut changes = ChangeSet::default();
                 if let Some(subscription_id) = invoice.subscription() {

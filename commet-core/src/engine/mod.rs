@@ -359,11 +359,14 @@ impl Billing {
     }
 
     /// Re-run `operation` while it loses races (a store conflict), up to a limit.
-    async fn retrying<T>(
-        &self,
-        what: &str,
-        mut operation: impl AsyncFnMut() -> Result<T>,
-    ) -> Result<T> {
+    ///
+    /// `operation` returns a fresh future per attempt (rather than being an async closure) so
+    /// that the futures of the public API stay `Send`: the compiler cannot yet prove that of a
+    /// future that calls an `AsyncFnMut` (rust-lang/rust#110338).
+    async fn retrying<T, F>(&self, what: &str, mut operation: impl FnMut() -> F) -> Result<T>
+    where
+        F: Future<Output = Result<T>>,
+    {
         for _ in 0..MAX_CONFLICT_RETRIES {
             match operation().await {
                 Err(error) if error.is_conflict() => {}
@@ -420,37 +423,45 @@ impl Billing {
     /// Run a single-commit operation: replay it if `key` has a result; otherwise build the
     /// change set at the current instant, attach the idempotency record, and commit, re-running
     /// on conflicts. `build` returns the result and the change set.
-    async fn commit_once<T: Serialize + DeserializeOwned>(
+    async fn commit_once<T, F>(
         &self,
         key: Option<&str>,
         operation: &str,
         request: &impl Serialize,
-        mut build: impl AsyncFnMut(DateTime<Utc>) -> Result<(T, crate::store::ChangeSet)>,
-    ) -> Result<T> {
-        let fingerprint = fingerprint(operation, request)?;
-        if let Some(done) = self.replay(key, &fingerprint).await? {
+        mut build: impl FnMut(DateTime<Utc>) -> F,
+    ) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned,
+        F: Future<Output = Result<(T, crate::store::ChangeSet)>>,
+    {
+        let fingerprint = &fingerprint(operation, request)?;
+        if let Some(done) = self.replay(key, fingerprint).await? {
             return Ok(done);
         }
-        self.retrying(operation, async || {
+        self.retrying(operation, || {
             let now = self.now();
-            let (result, mut changes) = build(now).await?;
-            changes
-                .idempotency
-                .extend(self.idempotency_record(key, &fingerprint, &result, now)?);
-            match self.store.commit(changes).await {
-                Ok(_) => Ok(result),
-                // A concurrent call with the same key committed first: answer as it did.
-                Err(StoreError::AlreadyExists {
-                    kind: EntityKind::IdempotencyRecord,
-                    ..
-                }) => {
-                    self.replay(key, &fingerprint)
-                        .await?
-                        .ok_or_else(|| BillingError::Contention {
+            let outcome = build(now);
+            async move {
+                let (result, mut changes) = outcome.await?;
+                changes.idempotency.extend(self.idempotency_record(
+                    key,
+                    fingerprint,
+                    &result,
+                    now,
+                )?);
+                match self.store.commit(changes).await {
+                    Ok(_) => Ok(result),
+                    // A concurrent call with the same key committed first: answer as it did.
+                    Err(StoreError::AlreadyExists {
+                        kind: EntityKind::IdempotencyRecord,
+                        ..
+                    }) => self.replay(key, fingerprint).await?.ok_or_else(|| {
+                        BillingError::Contention {
                             what: operation.to_owned(),
-                        })
+                        }
+                    }),
+                    Err(error) => Err(error.into()),
                 }
-                Err(error) => Err(error.into()),
             }
         })
         .await
@@ -461,23 +472,30 @@ impl Billing {
     /// `respond` gives under `key` in the settling commit. A decline is
     /// [`BillingError::PaymentDeclined`] (and is not recorded under the key, so the customer can
     /// try again).
-    async fn charge_flow<T: Serialize + DeserializeOwned>(
+    async fn charge_flow<T, F>(
         &self,
         key: Option<&str>,
         operation: &str,
         request: &impl Serialize,
-        mut prepare: impl AsyncFnMut(DateTime<Utc>) -> Result<charge::Intent>,
+        mut prepare: impl FnMut(DateTime<Utc>) -> F,
         respond: impl Fn(&charge::Settled) -> Result<T> + Send + Sync,
-    ) -> Result<T> {
+    ) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned,
+        F: Future<Output = Result<charge::Intent>>,
+    {
         let fingerprint = fingerprint(operation, request)?;
         if let Some(done) = self.replay(key, &fingerprint).await? {
             return Ok(done);
         }
         let attempt = self
-            .retrying(operation, async || {
-                let intent = prepare(self.now()).await?;
-                self.store.commit(intent.changes).await?;
-                Ok(intent.attempt)
+            .retrying(operation, || {
+                let prepared = prepare(self.now());
+                async move {
+                    let intent = prepared.await?;
+                    self.store.commit(intent.changes).await?;
+                    Ok(intent.attempt)
+                }
             })
             .await?;
         let serialize = |settled: &charge::Settled| -> Result<String> {

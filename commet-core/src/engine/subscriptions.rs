@@ -103,41 +103,47 @@ impl<'a> Subscriptions<'a> {
     /// for a free price.
     pub async fn create(&self, request: CreateSubscription) -> Result<SubscriptionView> {
         let billing = self.billing;
+        let request = &request;
         billing
-            .commit_once(self.key, "subscriptions.create", &request, async |now| {
-                billing.store.get_customer(request.customer).await?;
-                let prices = billing.prices_of(&request.items).await?;
-                let items = PricedItems::new(&prices)?;
-                let id: SubscriptionId = billing.ids.next(now);
-                let checkout = if items.free || request.draft {
-                    None
-                } else {
-                    Some(billing.checkout_offer(id, &prices, &request, now).await?)
-                };
-                let plans = billing.plans().await?;
-                let decision = Subscription::create(
-                    NewSubscription {
-                        id,
-                        customer: request.customer,
-                        items,
-                        draft: request.draft,
-                        checkout: checkout.clone(),
-                        metadata: request.metadata.clone(),
-                    },
-                    &billing.context(&plans, now),
-                )?;
-                let put = Put::of(decision.subscription);
-                let view = SubscriptionView {
-                    subscription: put.stored(),
-                    checkout_url: checkout.map(|offer| offer.url),
-                };
-                let changes = ChangeSet {
-                    subscriptions: vec![put],
-                    events: billing.envelopes(decision.events, now),
-                    ..ChangeSet::default()
-                };
-                Ok((view, changes))
-            })
+            .commit_once(
+                self.key,
+                "subscriptions.create",
+                request,
+                |now| async move {
+                    billing.store.get_customer(request.customer).await?;
+                    let prices = billing.prices_of(&request.items).await?;
+                    let items = PricedItems::new(&prices)?;
+                    let id: SubscriptionId = billing.ids.next(now);
+                    let checkout = if items.free || request.draft {
+                        None
+                    } else {
+                        Some(billing.checkout_offer(id, &prices, request, now).await?)
+                    };
+                    let plans = billing.plans().await?;
+                    let decision = Subscription::create(
+                        NewSubscription {
+                            id,
+                            customer: request.customer,
+                            items,
+                            draft: request.draft,
+                            checkout: checkout.clone(),
+                            metadata: request.metadata.clone(),
+                        },
+                        &billing.context(&plans, now),
+                    )?;
+                    let put = Put::of(decision.subscription);
+                    let view = SubscriptionView {
+                        subscription: put.stored(),
+                        checkout_url: checkout.map(|offer| offer.url),
+                    };
+                    let changes = ChangeSet {
+                        subscriptions: vec![put],
+                        events: billing.envelopes(decision.events, now),
+                        ..ChangeSet::default()
+                    };
+                    Ok((view, changes))
+                },
+            )
             .await
     }
 
@@ -149,7 +155,7 @@ impl<'a> Subscriptions<'a> {
                 self.key,
                 "subscriptions.submit",
                 &ById { id },
-                async |now| {
+                |now| async move {
                     let subscription = billing.store.get_subscription(id).await?;
                     let prices = billing.priced_items(&subscription).await?;
                     let request = CreateSubscription {
@@ -239,15 +245,13 @@ impl<'a> Subscriptions<'a> {
             request: &'r CancelRequest,
         }
         let billing = self.billing;
+        let request = &request;
         billing
             .commit_once(
                 self.key,
                 "subscriptions.cancel",
-                &Request {
-                    id,
-                    request: &request,
-                },
-                async |now| {
+                &Request { id, request },
+                |now| async move {
                     let subscription = billing.store.get_subscription(id).await?;
                     billing.ensure_no_charge_in_flight(&subscription).await?;
                     let command = if request.at_period_end {
@@ -301,15 +305,13 @@ impl<'a> Subscriptions<'a> {
             update: &'r AdminUpdate,
         }
         let billing = self.billing;
+        let update = &update;
         billing
             .commit_once(
                 self.key,
                 "subscriptions.update",
-                &Request {
-                    id,
-                    update: &update,
-                },
-                async |now| {
+                &Request { id, update },
+                |now| async move {
                     let subscription = billing.store.get_subscription(id).await?;
                     billing.ensure_no_charge_in_flight(&subscription).await?;
                     let mut changes = ChangeSet::default();
@@ -350,7 +352,7 @@ impl<'a> Subscriptions<'a> {
                 self.key,
                 "subscriptions.retry_payment",
                 &ById { id },
-                async |now| billing.retry_intent_for(id, now).await,
+                |now| async move { billing.retry_intent_for(id, now).await },
                 |settled| {
                     settled
                         .subscription
@@ -397,6 +399,7 @@ impl<'a> Subscriptions<'a> {
             items: PricedItems::new(&to)?,
         };
         let trialing = matches!(subscription.state(), SubscriptionState::Trialing(_));
+        let (to, change) = (&to, &change);
         match preview {
             // Charged now (for zero when credit covers it: the invoice still records it).
             ChangePreview::Upgrade(_) => {
@@ -405,7 +408,7 @@ impl<'a> Subscriptions<'a> {
                         self.key,
                         "subscriptions.change_plan",
                         &request,
-                        async |now| billing.upgrade_intent(id, &to, now).await,
+                        |now| async move { billing.upgrade_intent(id, to, now).await },
                         |settled| {
                             Ok(ChangeResult::Changed {
                                 subscription: settled.subscription.clone().ok_or_else(|| {
@@ -424,7 +427,7 @@ impl<'a> Subscriptions<'a> {
                         self.key,
                         "subscriptions.change_plan",
                         &request,
-                        async |now| {
+                        |now| async move {
                             let subscription = billing.store.get_subscription(id).await?;
                             let mut changes = ChangeSet::default();
                             let after = billing
@@ -455,7 +458,7 @@ impl<'a> Subscriptions<'a> {
                         self.key,
                         "subscriptions.change_plan",
                         &request,
-                        async |now| {
+                        |now| async move {
                             let subscription = billing.store.get_subscription(id).await?;
                             let mut changes = ChangeSet::default();
                             let after = billing
@@ -492,12 +495,13 @@ impl<'a> Subscriptions<'a> {
         command: Command,
     ) -> Result<Subscription> {
         let billing = self.billing;
+        let command = &command;
         billing
-            .commit_once(self.key, operation, &ById { id }, async |now| {
+            .commit_once(self.key, operation, &ById { id }, |now| async move {
                 let subscription = billing.store.get_subscription(id).await?;
                 let mut changes = ChangeSet::default();
                 let after = billing
-                    .decide_into(&subscription, &command, now, &mut changes)
+                    .decide_into(&subscription, command, now, &mut changes)
                     .await?;
                 Ok((after, changes))
             })
@@ -534,7 +538,7 @@ impl<'a> Subscriptions<'a> {
                 self.key,
                 operation,
                 &ById { id },
-                async |now| billing.restart_intent(id, purpose, now).await,
+                |now| async move { billing.restart_intent(id, purpose, now).await },
                 |settled| {
                     settled
                         .subscription
@@ -901,7 +905,7 @@ impl Billing {
         for subscription in page.items {
             let id = subscription.id();
             let attempt = self
-                .retrying("retrying a past-due invoice", async || {
+                .retrying("retrying a past-due invoice", || async move {
                     let intent = self.retry_intent_for(id, self.now()).await?;
                     self.store.commit(intent.changes).await?;
                     Ok(intent.attempt)
