@@ -28,7 +28,7 @@ use commet_core::customer::Customer;
 use commet_core::event::Envelope;
 use commet_core::idempotency::IdempotencyRecord;
 use commet_core::ids::{CustomerId, EventId, InvoiceId, PlanId, PriceId, SubscriptionId, TypedId};
-use commet_core::invoice::{Invoice, InvoiceKind, NumberSeries};
+use commet_core::invoice::{Invoice, InvoiceKind, InvoiceStatus, NumberSeries};
 use commet_core::payment::{PaymentAttempt, PaymentAttemptId};
 use commet_core::store::{
     ChangeSet, CommitReceipt, Cursor, EntityKind, InvoiceQuery, InvoiceWrite, Page, PageRequest,
@@ -218,6 +218,15 @@ impl State {
         for write in writes {
             let invoice = &write.put.value;
             check_version(&self.invoices, &invoice.id(), &write.put)?;
+            if let Some(stored) = self.invoices.get(&invoice.id())
+                && stored.status() != InvoiceStatus::Draft
+                && stored.lines() != invoice.lines()
+            {
+                return Err(StoreError::Invalid(InvalidField::new(
+                    "invoice.lines",
+                    "a finalized invoice's lines cannot change",
+                )));
+            }
             if let Some(key) = recurring_key(invoice) {
                 let taken = self
                     .recurring

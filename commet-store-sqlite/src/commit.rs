@@ -1,11 +1,14 @@
-//! The one write: check a change set, number it, write it, all in one `BEGIN IMMEDIATE`
-//! transaction.
+//! The one write: number a change set and write it, all in one `BEGIN IMMEDIATE` transaction.
 //!
-//! The checks run first, against the rows as they were before the commit, in exactly the
-//! order `MemoryStore` runs them, so both stores refuse a change set with the same error. Only
-//! when every check passes is anything written; an error at any point drops the transaction,
-//! which rolls back. Versioned writes are still `UPDATE ... WHERE id = ? AND version = ?` with
-//! a rows-affected check, and the schema's unique and foreign keys stay on as a safety net.
+//! Every rule a commit must keep is either a rule of the schema (a primary key, a unique or
+//! foreign key) or checked on the row a write touches (the expected version in the `UPDATE`'s
+//! `WHERE`, a finalized invoice's lines), so the common commit, which breaks none, is written
+//! straight away with no lookups before it. When a write is refused, the writes are rolled
+//! back to a savepoint and every rule is checked, against the rows as they were before the
+//! commit and in exactly the order `MemoryStore` checks them, so both stores refuse a change
+//! set with the same error; the transaction then rolls back. Customers and catalog entries,
+//! checked first in that order, are checked before writing (an external id handed from one
+//! customer to another needs to know it beforehand); they are rare in a commit.
 
 use std::collections::HashSet;
 
@@ -26,16 +29,52 @@ use crate::rows::{attempt, catalog, customer, event, idempotency, invoice, serie
 
 /// Commit `changes` (already validated) atomically.
 pub(crate) fn commit(conn: &mut Connection, mut changes: ChangeSet) -> Result<CommitReceipt> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let handover = check(&tx, &changes)?;
-    let numbering =
-        changes.assign_numbers(|prefix| series::load(&tx, prefix).map_err(StoreError::from))?;
-    let event_seqs = apply(&tx, &changes, &numbering.series, handover)?;
-    tx.commit()?;
-    Ok(CommitReceipt {
-        event_seqs,
-        invoice_numbers: numbering.numbers,
-    })
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let (rewritten, handover) = check_customers(&tx, &changes.customers)?;
+    check_catalog(&tx, &changes.plans, &changes.prices)?;
+    let written = {
+        let savepoint = tx.savepoint()?;
+        let written = changes
+            .assign_numbers(|prefix| series::load(&savepoint, prefix).map_err(StoreError::from))
+            .map_err(Error::from)
+            .and_then(|numbering| {
+                let seqs = apply(&savepoint, &changes, &numbering.series, handover)?;
+                Ok((numbering.numbers, seqs))
+            });
+        if written.is_ok() {
+            savepoint.commit()?;
+        }
+        // Otherwise dropping the savepoint rolls its writes back.
+        written
+    };
+    match written {
+        Ok((invoice_numbers, event_seqs)) => {
+            tx.commit()?;
+            Ok(CommitReceipt {
+                event_seqs,
+                invoice_numbers,
+            })
+        }
+        Err(refused) if is_refusal(&refused) => {
+            // Name the first rule broken, as MemoryStore would; if none is (the refusal was
+            // something else), report the refusal itself.
+            check(&tx, &changes, &rewritten)?;
+            Err(refused)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// A write refused by a rule (a constraint, a version, the lines of a finalized invoice), as
+/// opposed to SQLite failing.
+fn is_refusal(error: &Error) -> bool {
+    match error {
+        Error::Store(_) => true,
+        Error::Sqlite(rusqlite::Error::SqliteFailure(failure, _)) => {
+            failure.code == rusqlite::ErrorCode::ConstraintViolation
+        }
+        Error::Sqlite(_) => false,
+    }
 }
 
 fn exists(kind: EntityKind, key: impl std::fmt::Display) -> Error {
@@ -66,14 +105,12 @@ fn check_version<T: Versioned>(put: &Put<T>, stored: Option<i64>) -> Result<()> 
     }
 }
 
-/// Every check, before anything is written. Returns whether an external id moves from one
-/// rewritten customer to another in this commit (so the old holder must let go first).
-fn check(conn: &Connection, changes: &ChangeSet) -> Result<bool> {
-    let (rewritten, handover) = check_customers(conn, &changes.customers)?;
+/// Every rule after the customers' and the catalog's (checked before writing), in
+/// `MemoryStore`'s order, against the rows as they were before the commit.
+fn check(conn: &Connection, changes: &ChangeSet, rewritten: &HashSet<String>) -> Result<()> {
     let customer_exists = |id: &str| -> Result<bool> {
         Ok(rewritten.contains(id) || customer::version(conn, id)?.is_some())
     };
-    check_catalog(conn, &changes.plans, &changes.prices)?;
     for put in &changes.subscriptions {
         let id = put.value.id().to_string();
         check_version(put, subscription::version(conn, &id)?)?;
@@ -88,8 +125,7 @@ fn check(conn: &Connection, changes: &ChangeSet) -> Result<bool> {
     }
     check_invoices(conn, &changes.invoices)?;
     check_attempts(conn, changes)?;
-    check_outbox(conn, &changes.events, &changes.idempotency)?;
-    Ok(handover)
+    check_outbox(conn, &changes.events, &changes.idempotency)
 }
 
 /// Versions, and one customer per external id after the commit. Returns the ids written and
@@ -151,7 +187,11 @@ fn check_invoices(conn: &Connection, writes: &[InvoiceWrite]) -> Result<()> {
     for write in writes {
         let value = &write.put.value;
         let id = value.id().to_string();
-        check_version(&write.put, invoice::version(conn, &id)?)?;
+        let stored = invoice::stored(conn, &id)?;
+        check_version(&write.put, stored.map(|(version, _)| version))?;
+        if stored.is_some_and(|(_, draft)| !draft) && !invoice::lines_unchanged(conn, value)? {
+            return Err(invoice::lines_changed());
+        }
         if let (InvoiceKind::Recurring, Some(subscription), Some(period)) =
             (value.kind(), value.subscription(), value.period())
         {
@@ -210,9 +250,7 @@ fn check_outbox(
     }
     let mut keys = HashSet::new();
     for record in records {
-        let live = idempotency::expires_at(conn, &record.key)?
-            .is_some_and(|expires_at| micros(record.created_at) < expires_at);
-        if live || !keys.insert(record.key.as_str()) {
+        if live_idempotency_key(conn, record)? || !keys.insert(record.key.as_str()) {
             return Err(exists(
                 EntityKind::IdempotencyRecord,
                 format_args!("key={}", record.key),
@@ -220,6 +258,13 @@ fn check_outbox(
         }
     }
     Ok(())
+}
+
+/// Is the key of `record` held by a record still live when `record` is made? (An expired one
+/// is replaced.)
+fn live_idempotency_key(conn: &Connection, record: &IdempotencyRecord) -> Result<bool> {
+    Ok(idempotency::expires_at(conn, &record.key)?
+        .is_some_and(|expires_at| micros(record.created_at) < expires_at))
 }
 
 /// A versioned write: insert a new row or update the expected version.
@@ -235,13 +280,13 @@ fn write<T: Versioned>(
             if update(&put.value, integer("version", expected)?, version)? {
                 Ok(())
             } else {
-                // The checks saw this version inside the same transaction, so this cannot
-                // happen; refuse rather than write over something unexpected.
-                Err(StoreError::backend(format_args!(
-                    "{} {} changed during the commit",
-                    T::KIND,
-                    put.value.key()
-                ))
+                // Not at the expected version (or gone): the checks name the conflict.
+                Err(StoreError::Conflict {
+                    kind: T::KIND,
+                    id: put.value.key(),
+                    expected: put.expected,
+                    actual: None,
+                }
                 .into())
             }
         }
@@ -309,6 +354,12 @@ fn apply(
         seqs.push(u64::try_from(seq).map_err(|_| StoreError::backend("negative event seq"))?);
     }
     for record in &changes.idempotency {
+        if live_idempotency_key(conn, record)? {
+            return Err(exists(
+                EntityKind::IdempotencyRecord,
+                format_args!("key={}", record.key),
+            ));
+        }
         idempotency::upsert(conn, record)?;
     }
     Ok(seqs)

@@ -15,6 +15,7 @@
 //! | one recurring invoice per (subscription, period start) | a unique key: [`StoreError::AlreadyExists`] |
 //! | one payment attempt per idempotency key | a unique key |
 //! | one customer per external id, one plan per code | unique keys |
+//! | a finalized invoice's lines are fixed | a write that changes them is [`StoreError::Invalid`] (`invoice.lines`); [`Invoice`] only edits lines while a draft |
 //! | due work without scans | subscriptions are indexed by [`Subscription::next_due_at`] |
 //!
 //! Reads return `Ok(None)` for a missing id; [`StoreExt`] adds getters that return

@@ -1326,6 +1326,90 @@ pub async fn malformed_change_sets_are_refused(store: &dyn Store) {
     );
 }
 
+/// An invoice's lines are written while it is a draft and fixed once it is finalized: a later
+/// write may change its status and amounts paid, but a write that changes its lines is refused
+/// as `invoice.lines`, with nothing written.
+pub async fn invoice_lines_change_only_while_draft(store: &dyn Store) {
+    let catalog = Catalog::new();
+    let now = utc(2024, 1, 1);
+    let customer = store_customer(store, catalog.customer(1, now)).await;
+    let line = |description: &str, unit: &str| {
+        LineItem::new(
+            NewLineItem {
+                kind: LineKind::OneTime,
+                description: description.into(),
+                quantity: 1.into(),
+                unit_amount: unit.parse().unwrap(),
+                period: None,
+                price: None,
+            },
+            RoundingPolicy::default(),
+        )
+        .unwrap()
+    };
+    let mut draft = Invoice::draft(NewInvoice {
+        id: catalog.ids.next(now),
+        customer: customer.id(),
+        subscription: None,
+        currency: Currency::USD,
+        kind: InvoiceKind::OneTime,
+        period: None,
+        created_at: now,
+        memo: None,
+        metadata: BTreeMap::new(),
+    })
+    .unwrap();
+    draft.add_line(line("Setup", "20 USD")).unwrap();
+    let write = |invoice: Invoice| ChangeSet {
+        invoices: vec![InvoiceWrite::of(invoice)],
+        ..ChangeSet::default()
+    };
+    commit(store, write(draft.clone())).await;
+
+    // A draft's lines may change.
+    let mut draft = store.invoice(draft.id()).await.unwrap().unwrap();
+    draft.add_line(line("Onboarding", "30 USD")).unwrap();
+    commit(store, write(draft.clone())).await;
+    let stored = store.invoice(draft.id()).await.unwrap().unwrap();
+    assert_eq!(
+        stored.lines(),
+        draft.lines(),
+        "a draft's new lines are kept"
+    );
+
+    // Finalized, its lines are fixed; its status may still move.
+    let mut finalized = stored;
+    finalized.finalize(now, now + TimeDelta::days(7)).unwrap();
+    commit(
+        store,
+        ChangeSet {
+            invoices: vec![InvoiceWrite::numbered(finalized, Catalog::series())],
+            ..ChangeSet::default()
+        },
+    )
+    .await;
+    let finalized = store.invoice(draft.id()).await.unwrap().unwrap();
+    let mut record = finalized.to_record();
+    record.lines[1].description = "Onboarding (rewritten)".into();
+    let rewritten = Invoice::from_record(record).unwrap();
+    let refused = store.commit(write(rewritten)).await;
+    assert!(
+        matches!(&refused, Err(StoreError::Invalid(invalid)) if invalid.field == "invoice.lines"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.invoice(draft.id()).await.unwrap().as_ref(),
+        Some(&finalized),
+        "a refused write changes nothing"
+    );
+    let mut paid = finalized.clone();
+    paid.mark_paid(now, paid.amount_due()).unwrap();
+    commit(store, write(paid.clone())).await;
+    let stored = store.invoice(draft.id()).await.unwrap().unwrap();
+    assert_eq!(stored.status(), InvoiceStatus::Paid);
+    assert_eq!(stored.lines(), draft.lines());
+}
+
 /// Stamp one `#[tokio::test]` per conformance behaviour into a store crate's tests.
 ///
 /// `$make` is an expression callable with no arguments that returns a future of an
@@ -1350,6 +1434,7 @@ macro_rules! store_conformance_tests {
             pending_payment_attempts_are_found_for_recovery,
             customers_are_found_by_external_id_and_email,
             malformed_change_sets_are_refused,
+            invoice_lines_change_only_while_draft,
         );
     };
 }

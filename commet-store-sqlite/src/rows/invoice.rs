@@ -2,13 +2,14 @@
 //! (one `currency` column), periods as two instants, lines in their own table keyed by
 //! (invoice, position).
 
+use commet_core::InvalidField;
 use commet_core::calendar::Period;
 use commet_core::ids::SubscriptionId;
 use commet_core::invoice::{Invoice, InvoiceRecord, LineRecord};
 use commet_core::money::Currency;
 use commet_core::store::EntityKind;
 use rusqlite::types::Value;
-use rusqlite::{Connection, Row, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::{execute, scalar};
 use crate::codec::{self, Columns, micros, opt_micros};
@@ -20,11 +21,6 @@ pub(crate) const COLUMNS: &str = "id, number, customer, subscription, currency, 
                                   credit_applied, amount_due, amount_paid, created_at, \
                                   issued_at, due_at, paid_at, voided_at, \
                                   marked_uncollectible_at, memo, metadata, version";
-
-/// The stored version of an invoice, if it exists.
-pub(crate) fn version(conn: &Connection, id: &str) -> Result<Option<i64>> {
-    scalar(conn, "SELECT version FROM invoices WHERE id = ?1", [id])
-}
 
 /// True if an invoice has this id.
 pub(crate) fn exists(conn: &Connection, id: &str) -> Result<bool> {
@@ -93,14 +89,36 @@ pub(crate) fn insert(conn: &Connection, invoice: &Invoice, version: i64) -> Resu
     insert_lines(conn, invoice)
 }
 
-/// Rewrite an invoice stored at `expected`, replacing its lines; false if it is not at that
-/// version.
+/// How an invoice is stored now: its version, and whether it is a draft (whose lines may
+/// still change).
+pub(crate) fn stored(conn: &Connection, id: &str) -> Result<Option<(i64, bool)>> {
+    let mut stmt = conn.prepare_cached("SELECT version, status FROM invoices WHERE id = ?1")?;
+    Ok(stmt
+        .query_row([id], |row| {
+            Ok((row.get(0)?, row.get::<_, String>(1)? == "draft"))
+        })
+        .optional()?)
+}
+
+/// Rewrite an invoice stored at `expected`; false if it is not at that version. A draft's lines
+/// are replaced; a finalized invoice's lines are fixed, and a write that changes them is refused
+/// (`invoice.lines`), so nothing is rewritten that cannot have changed.
 pub(crate) fn update(
     conn: &Connection,
     invoice: &Invoice,
     expected: i64,
     version: i64,
 ) -> Result<bool> {
+    let id = invoice.id().to_string();
+    let Some((stored_version, draft)) = stored(conn, &id)? else {
+        return Ok(false);
+    };
+    if stored_version != expected {
+        return Ok(false);
+    }
+    if !draft && !lines_unchanged(conn, invoice)? {
+        return Err(lines_changed());
+    }
     let mut values = values(invoice, version)?;
     values.push(Value::Integer(expected));
     let changed = execute(
@@ -116,36 +134,70 @@ pub(crate) fn update(
     if changed != 1 {
         return Ok(false);
     }
-    execute(
-        conn,
-        "DELETE FROM invoice_lines WHERE invoice = ?1",
-        [invoice.id().to_string()],
-    )?;
-    insert_lines(conn, invoice)?;
+    if draft {
+        execute(conn, "DELETE FROM invoice_lines WHERE invoice = ?1", [&id])?;
+        insert_lines(conn, invoice)?;
+    }
     Ok(true)
 }
 
+/// The refusal of a write that changes a finalized invoice's lines.
+pub(crate) fn lines_changed() -> crate::error::Error {
+    InvalidField::new("invoice.lines", "a finalized invoice's lines cannot change").into()
+}
+
+/// True if the stored lines of `invoice` are exactly its lines (compared as stored values).
+pub(crate) fn lines_unchanged(conn: &Connection, invoice: &Invoice) -> Result<bool> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT position, kind, description, quantity, unit_amount, amount, period_start, \
+         period_end, price FROM invoice_lines WHERE invoice = ?1 ORDER BY position",
+    )?;
+    let mut rows = stmt.query([invoice.id().to_string()])?;
+    let mut expected = line_values(invoice).into_iter();
+    while let Some(row) = rows.next()? {
+        let Some(line) = expected.next() else {
+            return Ok(false);
+        };
+        for (index, value) in line.iter().enumerate() {
+            if row.get_ref(index)? != rusqlite::types::ValueRef::from(value) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(expected.next().is_none())
+}
+
+/// The stored values of each line, without the invoice id: position, kind, description,
+/// quantity, unit amount, amount, period start and end, price.
+fn line_values(invoice: &Invoice) -> Vec<[Value; 9]> {
+    (0_i64..)
+        .zip(invoice.lines())
+        .map(|(position, line)| {
+            let period = line.period();
+            [
+                Value::Integer(position),
+                Value::Text(line.kind().as_str().to_owned()),
+                Value::Text(line.description().to_owned()),
+                Value::Text(line.quantity().to_string()),
+                Value::Text(codec::unit_amount(line.unit_amount())),
+                Value::Text(codec::amount(line.amount())),
+                period.map(|p| micros(p.start())).into(),
+                period.map(|p| micros(p.end())).into(),
+                line.price().map(|p| p.to_string()).into(),
+            ]
+        })
+        .collect()
+}
+
 fn insert_lines(conn: &Connection, invoice: &Invoice) -> Result<()> {
-    let id = invoice.id().to_string();
+    let id = Value::Text(invoice.id().to_string());
     let mut stmt = conn.prepare_cached(
         "INSERT INTO invoice_lines (invoice, position, kind, description, quantity, \
          unit_amount, amount, period_start, period_end, price) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
-    for (position, line) in (0_i64..).zip(invoice.lines()) {
-        let period = line.period();
-        stmt.execute(params![
-            id,
-            position,
-            line.kind().as_str(),
-            line.description(),
-            line.quantity().to_string(),
-            codec::unit_amount(line.unit_amount()),
-            codec::amount(line.amount()),
-            period.map(|p| micros(p.start())),
-            period.map(|p| micros(p.end())),
-            line.price().map(|p| p.to_string()),
-        ])?;
+    for line in line_values(invoice) {
+        stmt.execute(params_from_iter(std::iter::once(&id).chain(line.iter())))?;
     }
     Ok(())
 }
