@@ -3,10 +3,10 @@
 //! Every rule a commit must keep is either a rule of the schema (a primary key, a unique or
 //! foreign key) or checked on the row a write touches (the expected version in the `UPDATE`'s
 //! `WHERE`, a finalized invoice's lines), so the common commit, which breaks none, is written
-//! straight away with no lookups before it. When a write is refused, the writes are rolled
-//! back to a savepoint and every rule is checked, against the rows as they were before the
-//! commit and in exactly the order `MemoryStore` checks them, so both stores refuse a change
-//! set with the same error; the transaction then rolls back. Customers and catalog entries,
+//! straight away with no lookups before it. When a write is refused, the transaction rolls
+//! back and a second one checks every rule, against the rows as they are without the commit
+//! and in exactly the order `MemoryStore` checks them, so both stores refuse a change set with
+//! the same error. Customers and catalog entries,
 //! checked first in that order, are checked before writing (an external id handed from one
 //! customer to another needs to know it beforehand); they are rare in a commit.
 
@@ -29,40 +29,40 @@ use crate::rows::{attempt, catalog, customer, event, idempotency, invoice, serie
 
 /// Commit `changes` (already validated) atomically.
 pub(crate) fn commit(conn: &mut Connection, mut changes: ChangeSet) -> Result<CommitReceipt> {
-    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let (rewritten, handover) = check_customers(&tx, &changes.customers)?;
-    check_catalog(&tx, &changes.plans, &changes.prices)?;
     let written = {
-        let savepoint = tx.savepoint()?;
-        let written = changes
-            .assign_numbers(|prefix| series::load(&savepoint, prefix).map_err(StoreError::from))
-            .map_err(Error::from)
-            .and_then(|numbering| {
-                let seqs = apply(&savepoint, &changes, &numbering.series, handover)?;
-                Ok((numbering.numbers, seqs))
-            });
-        if written.is_ok() {
-            savepoint.commit()?;
-        }
-        // Otherwise dropping the savepoint rolls its writes back.
-        written
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        write_all(&tx, &mut changes).and_then(|receipt| {
+            tx.commit()?;
+            Ok(receipt)
+        })
+        // On an error, dropping the transaction rolls it back.
     };
     match written {
-        Ok((invoice_numbers, event_seqs)) => {
-            tx.commit()?;
-            Ok(CommitReceipt {
-                event_seqs,
-                invoice_numbers,
-            })
-        }
         Err(refused) if is_refusal(&refused) => {
-            // Name the first rule broken, as MemoryStore would; if none is (the refusal was
-            // something else), report the refusal itself.
+            // Name the first rule broken, as MemoryStore would, in a transaction of its own (no
+            // savepoint: one would make every commit keep a sub-journal of the pages it
+            // touches). If none is broken any more, report the refusal itself.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let (rewritten, _) = check_customers(&tx, &changes.customers)?;
+            check_catalog(&tx, &changes.plans, &changes.prices)?;
             check(&tx, &changes, &rewritten)?;
             Err(refused)
         }
-        Err(error) => Err(error),
+        other => other,
     }
+}
+
+/// Check the customers and the catalog, number the change set, write it.
+fn write_all(tx: &Connection, changes: &mut ChangeSet) -> Result<CommitReceipt> {
+    let (_, handover) = check_customers(tx, &changes.customers)?;
+    check_catalog(tx, &changes.plans, &changes.prices)?;
+    let numbering =
+        changes.assign_numbers(|prefix| series::load(tx, prefix).map_err(StoreError::from))?;
+    let event_seqs = apply(tx, changes, &numbering.series, handover)?;
+    Ok(CommitReceipt {
+        event_seqs,
+        invoice_numbers: numbering.numbers,
+    })
 }
 
 /// A write refused by a rule (a constraint, a version, the lines of a finalized invoice), as

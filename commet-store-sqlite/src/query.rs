@@ -18,7 +18,7 @@ use rusqlite::{Connection, params, params_from_iter};
 
 use crate::codec::{Columns, micros};
 use crate::error::Result;
-use crate::rows::{attempt, catalog, customer, invoice, series, subscription};
+use crate::rows::{attempt, catalog, customer, invoice, series, statement, subscription};
 
 /// A checked page request: the limit, and the id to continue below.
 #[derive(Debug)]
@@ -51,7 +51,8 @@ pub(crate) fn limit(limit: usize) -> i64 {
 }
 
 /// One newest-first page from `table` selecting `columns`, filtered by `filters` (SQL
-/// conditions with one `?` each, and their values).
+/// conditions with one `?` each, and their values; an equality is `column = CAST(? AS TEXT)`,
+/// see [`statement`]).
 fn page<T>(
     conn: &Connection,
     table: &str,
@@ -62,7 +63,7 @@ fn page<T>(
     id_of: impl Fn(&T) -> String,
 ) -> Result<Page<T>> {
     if let Some(after) = &bounds.after {
-        filters.push(("id < ?", Value::Text(after.clone())));
+        filters.push(("id < CAST(? AS TEXT)", Value::Text(after.clone())));
     }
     let mut sql = format!("SELECT {columns} FROM {table}");
     let mut values = Vec::with_capacity(filters.len() + 1);
@@ -71,7 +72,7 @@ fn page<T>(
         sql.push_str(condition);
         values.push(value);
     }
-    sql.push_str(" ORDER BY id DESC LIMIT ?");
+    sql.push_str(" ORDER BY id DESC LIMIT CAST(? AS INTEGER)");
     // One more than asked: its presence says whether there is a next page.
     values.push(Value::Integer(limit(bounds.limit).saturating_add(1)));
     let mut items = read(conn, &sql, values)?;
@@ -106,7 +107,7 @@ pub(crate) fn customer_by_external_id(
 /// comparison as `str::eq_ignore_ascii_case`.
 pub(crate) fn customers_by_email(conn: &mut Connection, email: &str) -> Result<Vec<Customer>> {
     let sql = format!(
-        "SELECT {} FROM customers WHERE email = ?1 ORDER BY id DESC",
+        "SELECT {} FROM customers WHERE email = CAST(?1 AS TEXT) ORDER BY id DESC",
         customer::COLUMNS
     );
     customer::query(conn, &sql, [email])
@@ -146,7 +147,7 @@ pub(crate) fn prices(conn: &mut Connection, plan: Option<PlanId>) -> Result<Vec<
     match plan {
         Some(plan) => {
             let sql = format!(
-                "SELECT {} FROM prices WHERE plan = ?1 ORDER BY id",
+                "SELECT {} FROM prices WHERE plan = CAST(?1 AS TEXT) ORDER BY id",
                 catalog::PRICE_COLUMNS
             );
             catalog::query_prices(conn, &sql, [plan.to_string()])
@@ -173,10 +174,16 @@ pub(crate) fn subscriptions(
 ) -> Result<Page<Subscription>> {
     let mut filters = Vec::new();
     if let Some(customer) = query.customer {
-        filters.push(("customer = ?", Value::Text(customer.to_string())));
+        filters.push((
+            "customer = CAST(? AS TEXT)",
+            Value::Text(customer.to_string()),
+        ));
     }
     if let Some(status) = query.status {
-        filters.push(("status = ?", Value::Text(status.as_str().to_owned())));
+        filters.push((
+            "status = CAST(? AS TEXT)",
+            Value::Text(status.as_str().to_owned()),
+        ));
     }
     page(
         conn,
@@ -195,14 +202,16 @@ pub(crate) fn due(
     max: usize,
 ) -> Result<Vec<Subscription>> {
     let sql = format!(
-        "SELECT {} FROM subscriptions WHERE next_due_at <= ?1 ORDER BY next_due_at, id LIMIT ?2",
+        "SELECT {} FROM subscriptions WHERE next_due_at <= CAST(?1 AS INTEGER) \
+         ORDER BY next_due_at, id LIMIT CAST(?2 AS INTEGER)",
         subscription::COLUMNS
     );
     subscription::query(conn, &sql, params![micros(now), limit(max)])
 }
 
 pub(crate) fn next_due_at(conn: &mut Connection) -> Result<Option<DateTime<Utc>>> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = statement(
+        conn,
         "SELECT id, next_due_at FROM subscriptions WHERE next_due_at IS NOT NULL \
          ORDER BY next_due_at, id LIMIT 1",
     )?;
@@ -230,13 +239,22 @@ pub(crate) fn invoices(
 ) -> Result<Page<Invoice>> {
     let mut filters = Vec::new();
     if let Some(customer) = query.customer {
-        filters.push(("customer = ?", Value::Text(customer.to_string())));
+        filters.push((
+            "customer = CAST(? AS TEXT)",
+            Value::Text(customer.to_string()),
+        ));
     }
     if let Some(subscription) = query.subscription {
-        filters.push(("subscription = ?", Value::Text(subscription.to_string())));
+        filters.push((
+            "subscription = CAST(? AS TEXT)",
+            Value::Text(subscription.to_string()),
+        ));
     }
     if let Some(status) = query.status {
-        filters.push(("status = ?", Value::Text(status.as_str().to_owned())));
+        filters.push((
+            "status = CAST(? AS TEXT)",
+            Value::Text(status.as_str().to_owned()),
+        ));
     }
     let tx = conn.transaction()?;
     let found = page(
@@ -291,7 +309,7 @@ pub(crate) fn payment_attempts(
     invoice: InvoiceId,
 ) -> Result<Vec<PaymentAttempt>> {
     let sql = format!(
-        "SELECT {} FROM payment_attempts WHERE invoice = ?1 ORDER BY attempt, id",
+        "SELECT {} FROM payment_attempts WHERE invoice = CAST(?1 AS TEXT) ORDER BY attempt, id",
         attempt::COLUMNS
     );
     attempt::query(conn, &sql, [invoice.to_string()])
@@ -303,8 +321,8 @@ pub(crate) fn pending_payment_attempts(
     max: usize,
 ) -> Result<Vec<PaymentAttempt>> {
     let sql = format!(
-        "SELECT {} FROM payment_attempts WHERE status = 'pending' AND created_at < ?1 \
-         ORDER BY created_at, id LIMIT ?2",
+        "SELECT {} FROM payment_attempts WHERE status = 'pending' \
+         AND created_at < CAST(?1 AS INTEGER) ORDER BY created_at, id LIMIT CAST(?2 AS INTEGER)",
         attempt::COLUMNS
     );
     attempt::query(conn, &sql, params![micros(created_before), limit(max)])

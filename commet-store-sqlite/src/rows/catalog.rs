@@ -6,7 +6,7 @@ use commet_core::money::Currency;
 use commet_core::store::EntityKind;
 use rusqlite::{Connection, Row, params};
 
-use super::{execute, scalar};
+use super::{execute, scalar, statement};
 use crate::codec::{self, Columns};
 use crate::error::Result;
 
@@ -106,7 +106,7 @@ pub(crate) fn query_plans(
     sql: &str,
     params: impl rusqlite::Params,
 ) -> Result<Vec<Plan>> {
-    let mut stmt = conn.prepare_cached(sql)?;
+    let mut stmt = statement(conn, sql)?;
     let mut rows = stmt.query(params)?;
     let mut plans = Vec::new();
     while let Some(row) = rows.next()? {
@@ -121,7 +121,7 @@ pub(crate) fn query_prices(
     sql: &str,
     params: impl rusqlite::Params,
 ) -> Result<Vec<Price>> {
-    let mut stmt = conn.prepare_cached(sql)?;
+    let mut stmt = statement(conn, sql)?;
     let mut rows = stmt.query(params)?;
     let mut prices = Vec::new();
     while let Some(row) = rows.next()? {

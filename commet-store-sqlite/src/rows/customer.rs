@@ -8,7 +8,7 @@ use commet_core::store::EntityKind;
 use rusqlite::types::Value;
 use rusqlite::{Connection, Row, params_from_iter};
 
-use super::{execute, scalar};
+use super::{execute, scalar, statement};
 use crate::codec::{self, Columns, micros};
 use crate::error::Result;
 
@@ -133,7 +133,7 @@ pub(crate) fn query(
     sql: &str,
     params: impl rusqlite::Params,
 ) -> Result<Vec<Customer>> {
-    let mut stmt = conn.prepare_cached(sql)?;
+    let mut stmt = statement(conn, sql)?;
     let mut rows = stmt.query(params)?;
     let mut customers = Vec::new();
     while let Some(row) = rows.next()? {

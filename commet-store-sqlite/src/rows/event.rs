@@ -5,7 +5,7 @@ use commet_core::event::Envelope;
 use commet_core::store::{EntityKind, StoredEvent};
 use rusqlite::{Connection, params};
 
-use super::scalar;
+use super::{scalar, statement};
 use crate::codec::{Columns, micros};
 use crate::error::{Error, Result};
 use commet_core::store::StoreError;
@@ -32,7 +32,8 @@ pub(crate) fn insert(conn: &Connection, seq: i64, envelope: &Envelope) -> Result
             envelope.id
         )))
     })?;
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = statement(
+        conn,
         "INSERT INTO events (seq, id, kind, timestamp, envelope) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     stmt.execute(params![
@@ -47,8 +48,10 @@ pub(crate) fn insert(conn: &Connection, seq: i64, envelope: &Envelope) -> Result
 
 /// The events after `seq`, in order, at most `limit`.
 pub(crate) fn after(conn: &Connection, seq: i64, limit: i64) -> Result<Vec<StoredEvent>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, id, envelope FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    let mut stmt = statement(
+        conn,
+        "SELECT seq, id, envelope FROM events WHERE seq > CAST(?1 AS INTEGER) ORDER BY seq \
+         LIMIT CAST(?2 AS INTEGER)",
     )?;
     let mut rows = stmt.query(params![seq, limit])?;
     let mut events = Vec::new();

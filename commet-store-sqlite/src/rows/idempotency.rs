@@ -5,7 +5,7 @@ use commet_core::idempotency::IdempotencyRecord;
 use commet_core::store::EntityKind;
 use rusqlite::{Connection, params};
 
-use super::{execute, scalar};
+use super::{execute, scalar, statement};
 use crate::codec::{Columns, micros};
 use crate::error::Result;
 
@@ -44,7 +44,8 @@ pub(crate) fn live(
     key: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<IdempotencyRecord>> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = statement(
+        conn,
         "SELECT idempotency_key, fingerprint, response, created_at, expires_at \
          FROM idempotency_records WHERE idempotency_key = ?1 AND expires_at > ?2",
     )?;

@@ -11,7 +11,7 @@ use commet_core::store::EntityKind;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
-use super::{execute, scalar};
+use super::{execute, scalar, statement};
 use crate::codec::{self, Columns, micros, opt_micros};
 use crate::error::Result;
 
@@ -92,7 +92,7 @@ pub(crate) fn insert(conn: &Connection, invoice: &Invoice, version: i64) -> Resu
 /// How an invoice is stored now: its version, and whether it is a draft (whose lines may
 /// still change).
 pub(crate) fn stored(conn: &Connection, id: &str) -> Result<Option<(i64, bool)>> {
-    let mut stmt = conn.prepare_cached("SELECT version, status FROM invoices WHERE id = ?1")?;
+    let mut stmt = statement(conn, "SELECT version, status FROM invoices WHERE id = ?1")?;
     Ok(stmt
         .query_row([id], |row| {
             Ok((row.get(0)?, row.get::<_, String>(1)? == "draft"))
@@ -148,9 +148,11 @@ pub(crate) fn lines_changed() -> crate::error::Error {
 
 /// True if the stored lines of `invoice` are exactly its lines (compared as stored values).
 pub(crate) fn lines_unchanged(conn: &Connection, invoice: &Invoice) -> Result<bool> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = statement(
+        conn,
         "SELECT position, kind, description, quantity, unit_amount, amount, period_start, \
-         period_end, price FROM invoice_lines WHERE invoice = ?1 ORDER BY position",
+         period_end, price FROM invoice_lines WHERE invoice = CAST(?1 AS TEXT) \
+         ORDER BY position",
     )?;
     let mut rows = stmt.query([invoice.id().to_string()])?;
     let mut expected = line_values(invoice).into_iter();
@@ -191,7 +193,8 @@ fn line_values(invoice: &Invoice) -> Vec<[Value; 9]> {
 
 fn insert_lines(conn: &Connection, invoice: &Invoice) -> Result<()> {
     let id = Value::Text(invoice.id().to_string());
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = statement(
+        conn,
         "INSERT INTO invoice_lines (invoice, position, kind, description, quantity, \
          unit_amount, amount, period_start, period_end, price) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -256,9 +259,11 @@ pub(crate) fn decode(row: &Row<'_>) -> Result<Header> {
 pub(crate) fn complete(conn: &Connection, header: Header) -> Result<Invoice> {
     let mut record = header.record;
     let id = record.id.to_string();
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = statement(
+        conn,
         "SELECT invoice, kind, description, quantity, unit_amount, amount, period_start, \
-         period_end, price FROM invoice_lines WHERE invoice = ?1 ORDER BY position",
+         period_end, price FROM invoice_lines WHERE invoice = CAST(?1 AS TEXT) \
+         ORDER BY position",
     )?;
     let mut rows = stmt.query([&id])?;
     while let Some(row) = rows.next()? {
@@ -287,7 +292,7 @@ pub(crate) fn query(
     params: impl rusqlite::Params,
 ) -> Result<Vec<Invoice>> {
     let headers = {
-        let mut stmt = conn.prepare_cached(sql)?;
+        let mut stmt = statement(conn, sql)?;
         let mut rows = stmt.query(params)?;
         let mut headers = Vec::new();
         while let Some(row) = rows.next()? {

@@ -1,8 +1,8 @@
 //! One module per table: how an aggregate becomes a row, and how a row is rebuilt through the
 //! aggregate's validating constructor (a row that fails validation is `Corrupt`).
 //!
-//! Every statement goes through `prepare_cached`, so a hot path parses its SQL once per
-//! connection.
+//! Every statement goes through [`statement`] (the connection's statement cache), so a hot
+//! path parses its SQL once per connection.
 
 pub(crate) mod attempt;
 pub(crate) mod catalog;
@@ -13,9 +13,26 @@ pub(crate) mod invoice;
 pub(crate) mod series;
 pub(crate) mod subscription;
 
-use rusqlite::{Connection, OptionalExtension, Params};
+use rusqlite::{CachedStatement, Connection, OptionalExtension, Params};
 
 use crate::error::Result;
+
+/// `sql`, prepared once per connection and then taken from its statement cache.
+///
+/// In a statement with an `ORDER BY`, a bare parameter (`column = ?1`, `seq > ?1`,
+/// `LIMIT ?2`) makes SQLite note that the plan may depend on its value; rusqlite clears a
+/// statement's bindings when it goes back to the cache, which marks such a statement expired,
+/// and SQLite prepares it again at its next use: every time. So the parameters of an ordered
+/// statement are written `CAST(?1 AS TEXT)` (or `INTEGER`), which keeps the same index and plan
+/// and is never prepared again; a test checks every statement the store runs.
+pub(crate) fn statement<'conn>(
+    conn: &'conn Connection,
+    sql: &str,
+) -> Result<CachedStatement<'conn>> {
+    #[cfg(test)]
+    tests::prepared(sql);
+    Ok(conn.prepare_cached(sql)?)
+}
 
 /// The first column of the first row, if there is a row.
 pub(crate) fn scalar<T: rusqlite::types::FromSql>(
@@ -23,12 +40,122 @@ pub(crate) fn scalar<T: rusqlite::types::FromSql>(
     sql: &str,
     params: impl Params,
 ) -> Result<Option<T>> {
-    let mut stmt = conn.prepare_cached(sql)?;
+    let mut stmt = statement(conn, sql)?;
     Ok(stmt.query_row(params, |row| row.get(0)).optional()?)
 }
 
 /// Run a write statement and return how many rows it changed.
 pub(crate) fn execute(conn: &Connection, sql: &str, params: impl Params) -> Result<usize> {
-    let mut stmt = conn.prepare_cached(sql)?;
+    let mut stmt = statement(conn, sql)?;
     Ok(stmt.execute(params)?)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::{Arc, Mutex, PoisonError};
+
+    use commet_core::store::{InvoiceQuery, PageRequest, Store, SubscriptionQuery};
+    use commet_core::subscription::SubscriptionStatus;
+    use commet_core::testkit::scenarios;
+    use rusqlite::StatementStatus;
+
+    use crate::SqliteStore;
+
+    /// Every SQL text [`super::statement`] was asked for, by any test of this crate.
+    static PREPARED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+    pub(crate) fn prepared(sql: &str) {
+        let mut seen = PREPARED.lock().unwrap_or_else(PoisonError::into_inner);
+        if !seen.contains(sql) {
+            seen.insert(sql.to_owned());
+        }
+    }
+
+    /// The statements of `store`'s connection that SQLite prepared again after their first
+    /// preparation, with how often.
+    fn reprepared(store: &SqliteStore) -> Vec<(String, i32)> {
+        let known = PREPARED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        store
+            .db
+            .with(|conn| {
+                let mut found = Vec::new();
+                for sql in known {
+                    let count = conn
+                        .prepare_cached(&sql)?
+                        .get_status(StatementStatus::RePrepare);
+                    if count > 0 {
+                        found.push((sql, count));
+                    }
+                }
+                Ok(found)
+            })
+            .unwrap()
+    }
+
+    /// Each engine scenario, then the ordered lists with every filter, on a store of its own:
+    /// no statement is ever prepared twice.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_statement_is_prepared_again() {
+        for run in 0..7 {
+            let store = Arc::new(SqliteStore::in_memory().await.unwrap());
+            let shared: Arc<dyn Store> = store.clone();
+            match run {
+                0 => drop(scenarios::jan_31_anchor_renews_on_feb_29_mar_31_apr_30(shared).await),
+                1 => drop(scenarios::upgrade_mid_period_prorates_to_the_cent(shared).await),
+                2 => drop(
+                    scenarios::trial_reminder_then_declined_first_charge_recovers_on_second_retry(
+                        shared,
+                    )
+                    .await,
+                ),
+                3 => drop(
+                    scenarios::dunning_exhausted_on_day_7_marks_the_invoice_uncollectible(shared)
+                        .await,
+                ),
+                4 => drop(scenarios::cancel_at_period_end_then_uncancel(shared).await),
+                5 => drop(scenarios::reactivate_after_cancel(shared).await),
+                _ => drop(scenarios::admin_override_activates_a_pending_subscription(shared).await),
+            }
+            // The ordered reads, each filter at least twice with different values.
+            let customers = store.customers(PageRequest::first(100)).await.unwrap();
+            for customer in customers.items.iter().chain(customers.items.iter().rev()) {
+                let query = SubscriptionQuery {
+                    customer: Some(customer.id()),
+                    status: Some(SubscriptionStatus::Active),
+                };
+                store
+                    .subscriptions(query, PageRequest::first(2))
+                    .await
+                    .unwrap();
+                let invoices = store
+                    .invoices(
+                        InvoiceQuery {
+                            customer: Some(customer.id()),
+                            ..InvoiceQuery::default()
+                        },
+                        PageRequest::first(100),
+                    )
+                    .await
+                    .unwrap();
+                for invoice in &invoices.items {
+                    store.payment_attempts(invoice.id()).await.unwrap();
+                    let query = InvoiceQuery {
+                        subscription: invoice.subscription(),
+                        status: Some(invoice.status()),
+                        ..InvoiceQuery::default()
+                    };
+                    store.invoices(query, PageRequest::first(1)).await.unwrap();
+                }
+                store.customers_by_email(customer.email()).await.unwrap();
+            }
+            for plan in store.plans().await.unwrap() {
+                store.prices(Some(plan.id())).await.unwrap();
+            }
+            assert_eq!(reprepared(&store), Vec::new(), "scenario {run}");
+        }
+    }
 }

@@ -4,13 +4,14 @@ use commet_core::invoice::NumberSeries;
 use commet_core::store::EntityKind;
 use rusqlite::{Connection, params};
 
-use super::execute;
+use super::{execute, statement};
 use crate::codec::{Columns, integer};
 use crate::error::Result;
 
 /// The series stored under `prefix`.
 pub(crate) fn load(conn: &Connection, prefix: &str) -> Result<Option<NumberSeries>> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = statement(
+        conn,
         "SELECT prefix, padding, next_value FROM number_series WHERE prefix = ?1",
     )?;
     let mut rows = stmt.query([prefix])?;

@@ -7,7 +7,7 @@ use commet_core::subscription::{Subscription, SubscriptionRecord, SubscriptionSt
 use rusqlite::types::Value;
 use rusqlite::{Connection, Row, params_from_iter};
 
-use super::{execute, scalar};
+use super::{execute, scalar, statement};
 use crate::codec::{self, Columns, micros, opt_micros};
 use crate::error::Result;
 
@@ -114,7 +114,7 @@ pub(crate) fn query(
     sql: &str,
     params: impl rusqlite::Params,
 ) -> Result<Vec<Subscription>> {
-    let mut stmt = conn.prepare_cached(sql)?;
+    let mut stmt = statement(conn, sql)?;
     let mut rows = stmt.query(params)?;
     let mut subscriptions = Vec::new();
     while let Some(row) = rows.next()? {
