@@ -394,6 +394,14 @@ impl Store for MemoryStore {
         Ok(self.state().customers.get(&id).cloned())
     }
 
+    async fn customers_by_id(&self, ids: &[CustomerId]) -> Result<Vec<Customer>> {
+        let state = self.state();
+        Ok(ids
+            .iter()
+            .filter_map(|id| state.customers.get(id).cloned())
+            .collect())
+    }
+
     async fn customer_by_external_id(&self, external_id: &str) -> Result<Option<Customer>> {
         let state = self.state();
         Ok(state

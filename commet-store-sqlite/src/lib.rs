@@ -200,6 +200,11 @@ impl Store for SqliteStore {
         blocking(&self.db, move |conn| query::customer_by_id(conn, &id)).await
     }
 
+    async fn customers_by_id(&self, ids: &[CustomerId]) -> Result<Vec<Customer>> {
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        blocking(&self.db, move |conn| query::customers_by_id(conn, &ids)).await
+    }
+
     async fn customer_by_external_id(&self, external_id: &str) -> Result<Option<Customer>> {
         let external_id = external_id.to_owned();
         blocking(&self.db, move |conn| {

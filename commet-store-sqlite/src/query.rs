@@ -90,6 +90,16 @@ pub(crate) fn customer_by_id(conn: &mut Connection, id: &str) -> Result<Option<C
     Ok(customer::query(conn, &sql, [id])?.into_iter().next())
 }
 
+/// One statement, run once per id, in one call from the executor.
+pub(crate) fn customers_by_id(conn: &mut Connection, ids: &[String]) -> Result<Vec<Customer>> {
+    let sql = format!("SELECT {} FROM customers WHERE id = ?1", customer::COLUMNS);
+    let mut found = Vec::with_capacity(ids.len());
+    for id in ids {
+        found.extend(customer::query(conn, &sql, [id])?);
+    }
+    Ok(found)
+}
+
 pub(crate) fn customer_by_external_id(
     conn: &mut Connection,
     external_id: &str,

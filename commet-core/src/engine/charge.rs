@@ -142,16 +142,17 @@ impl Billing {
 
     /// Add to `changes` the intent to charge a new invoice (a draft, finalized here with the
     /// customer's credit applied and moved, due at once) for `subscription`; returns the
-    /// pending attempt.
+    /// pending attempt. `customer` is the invoice's customer as `changes` leaves them.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn new_invoice_intent(
         &self,
         mut invoice: Invoice,
         subscription: &Subscription,
+        customer: &Customer,
         purpose: ChargePurpose,
         now: DateTime<Utc>,
         changes: &mut ChangeSet,
     ) -> Result<PaymentAttempt> {
-        let customer = self.customer_view(changes, invoice.customer()).await?;
         invoice.apply_credit(customer.credit(invoice.currency()))?;
         invoice.finalize(now, now)?;
         let change = invoice
@@ -164,7 +165,7 @@ impl Billing {
                 .await?
                 .adjust_credit(change, now)?;
         }
-        let attempt = self.pending_attempt(&invoice, &customer, purpose, 1, now);
+        let attempt = self.pending_attempt(&invoice, customer, purpose, 1, now);
         changes.invoices.push(InvoiceWrite::numbered(
             invoice,
             self.config.invoice_series.clone(),

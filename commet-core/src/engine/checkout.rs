@@ -292,9 +292,13 @@ impl Billing {
                     policy: self.config.rounding,
                 }
                 .build()?;
+                let customer = self
+                    .customer_view(&changes, subscription.customer())
+                    .await?;
                 self.new_invoice_intent(
                     invoice,
                     &subscription,
+                    &customer,
                     ChargePurpose::Checkout,
                     now,
                     &mut changes,

@@ -1,6 +1,6 @@
 //! Due work: renewals, trials, dunning, scheduled changes, checkout expiry, crash recovery.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -9,7 +9,8 @@ use super::charge::{Charged, Recorded};
 use super::subscriptions::next_attempt_number;
 use super::{Billing, BillingError, Result};
 use crate::clock::TestClock;
-use crate::ids::SubscriptionId;
+use crate::customer::Customer;
+use crate::ids::{CustomerId, SubscriptionId};
 use crate::invoice::{InvoiceStatus, RecurringInvoice};
 use crate::money::Money;
 use crate::payment::{ChargePurpose, PaymentAttempt};
@@ -82,6 +83,17 @@ impl RunReport {
     }
 }
 
+/// What a pass over a batch of due subscriptions read before deciding.
+struct BatchReads {
+    /// The batch's customers, read in one call.
+    customers: HashMap<CustomerId, Customer>,
+    /// Whether to look for a period's invoice before billing the period. The first pass does
+    /// not: a due period has an invoice only while a charge for it is under way or after one
+    /// was abandoned, and then the store refuses a second one (one recurring invoice per
+    /// subscription and period start), so the batch is decided again, looking.
+    look_for_period_invoices: bool,
+}
+
 /// What one due subscription needs after its work without charges was decided.
 enum Next {
     /// Nothing more now.
@@ -143,6 +155,7 @@ impl Billing {
         self.retrying("due work", || {
             let just_read = just_read.take();
             async move {
+                let first_pass = just_read.is_some();
                 let subscriptions = match just_read {
                     Some(subscriptions) => subscriptions,
                     None => {
@@ -153,6 +166,18 @@ impl Billing {
                         fresh
                     }
                 };
+                let customers: Vec<CustomerId> =
+                    subscriptions.iter().map(Subscription::customer).collect();
+                let reads = BatchReads {
+                    customers: self
+                        .store
+                        .customers_by_id(&customers)
+                        .await?
+                        .into_iter()
+                        .map(|customer| (customer.id(), customer))
+                        .collect(),
+                    look_for_period_invoices: !first_pass,
+                };
                 let mut changes = ChangeSet::default();
                 let mut counts = RunReport::default();
                 let mut attempts = Vec::new();
@@ -160,7 +185,7 @@ impl Billing {
                 for subscription in &subscriptions {
                     let id = subscription.id();
                     match self
-                        .due_into(subscription, now, &mut changes, &mut counts)
+                        .due_into(subscription, now, &reads, &mut changes, &mut counts)
                         .await?
                     {
                         Next::Done => {}
@@ -172,8 +197,10 @@ impl Billing {
                 if !changes.is_empty() {
                     match self.store.commit(changes).await {
                         Ok(receipt) => numbered(&mut recorded, &receipt),
-                        // Another worker recorded the same period charge or retry first: a race
-                        // like a version conflict, decided again from fresh reads.
+                        // The period already has its invoice (a charge for it under way, or
+                        // abandoned), or another worker recorded the same charge first: a race
+                        // like a version conflict, decided again from fresh reads, looking for
+                        // each period's invoice.
                         Err(StoreError::AlreadyExists {
                             kind: EntityKind::Invoice | EntityKind::PaymentAttempt,
                             ..
@@ -260,6 +287,7 @@ impl Billing {
         &self,
         subscription: &Subscription,
         now: DateTime<Utc>,
+        reads: &BatchReads,
         changes: &mut ChangeSet,
         counts: &mut RunReport,
     ) -> Result<Next> {
@@ -293,7 +321,10 @@ impl Billing {
                     } else {
                         ChargePurpose::Renewal
                     };
-                    match self.period_charge(&current, purpose, now, changes).await? {
+                    match self
+                        .period_charge(&current, purpose, now, reads, changes)
+                        .await?
+                    {
                         Some(next) => {
                             if matches!(next, Next::Charge(_) | Next::Done) {
                                 count(counts, purpose);
@@ -307,7 +338,7 @@ impl Billing {
                     }
                 }
                 DueWork::DunningRetry => {
-                    let next = self.dunning_retry(&current, now, changes).await?;
+                    let next = self.dunning_retry(&current, now, reads, changes).await?;
                     if matches!(next, Next::Charge(_)) {
                         counts.dunning_retries += 1;
                     }
@@ -390,6 +421,7 @@ impl Billing {
         subscription: &Subscription,
         purpose: ChargePurpose,
         now: DateTime<Utc>,
+        reads: &BatchReads,
         changes: &mut ChangeSet,
     ) -> Result<Option<Next>> {
         let items = self.priced_items(subscription).await?;
@@ -408,18 +440,23 @@ impl Billing {
         let period = cycle
             .period_containing(start)
             .map_err(crate::subscription::SubscriptionError::from)?;
-        if let Some(existing) = self
-            .store
-            .recurring_invoice(subscription.id(), period.start())
-            .await?
-        {
+        let existing = if reads.look_for_period_invoices {
+            self.store
+                .recurring_invoice(subscription.id(), period.start())
+                .await?
+        } else {
+            None
+        };
+        if let Some(existing) = existing {
             let attempts = self.store.payment_attempts(existing.id()).await?;
             if attempts.iter().any(PaymentAttempt::is_pending) {
                 return Ok(Some(Next::InFlight));
             }
             return match existing.status() {
                 InvoiceStatus::Outstanding => {
-                    let customer = self.customer_view(changes, subscription.customer()).await?;
+                    let customer = self
+                        .batch_customer(reads, changes, subscription.customer())
+                        .await?;
                     Ok(Some(Next::Charge(self.retry_intent(
                         &existing,
                         subscription,
@@ -465,8 +502,11 @@ impl Billing {
             policy: self.config.rounding,
         }
         .build()?;
+        let customer = self
+            .batch_customer(reads, changes, subscription.customer())
+            .await?;
         let attempt = self
-            .new_invoice_intent(invoice, subscription, purpose, now, changes)
+            .new_invoice_intent(invoice, subscription, &customer, purpose, now, changes)
             .await?;
         Ok(Some(Next::Charge(attempt)))
     }
@@ -476,6 +516,7 @@ impl Billing {
         &self,
         subscription: &Subscription,
         now: DateTime<Utc>,
+        reads: &BatchReads,
         changes: &mut ChangeSet,
     ) -> Result<Next> {
         let SubscriptionState::PastDue(past_due) = subscription.state() else {
@@ -486,7 +527,9 @@ impl Billing {
         if attempts.iter().any(PaymentAttempt::is_pending) {
             return Ok(Next::InFlight);
         }
-        let customer = self.customer_view(changes, subscription.customer()).await?;
+        let customer = self
+            .batch_customer(reads, changes, subscription.customer())
+            .await?;
         Ok(Next::Charge(self.retry_intent(
             &invoice,
             subscription,
@@ -496,6 +539,22 @@ impl Billing {
             now,
             changes,
         )))
+    }
+
+    /// The customer `id` as `changes` leaves them: from `changes`, else as the batch read them,
+    /// else read now.
+    async fn batch_customer(
+        &self,
+        reads: &BatchReads,
+        changes: &ChangeSet,
+        id: CustomerId,
+    ) -> Result<Customer> {
+        match reads.customers.get(&id) {
+            Some(customer) if !changes.customers.iter().any(|put| put.value.id() == id) => {
+                Ok(customer.clone())
+            }
+            _ => self.customer_view(changes, id).await,
+        }
     }
 
     async fn has_pending_attempt(&self, invoice: crate::ids::InvoiceId) -> Result<bool> {

@@ -796,11 +796,13 @@ impl Billing {
             );
         }
         let invoice = upgrade.into_invoice(self.ids.next(now), subscription.customer(), id, now)?;
+        let customer = self.store.get_customer(subscription.customer()).await?;
         let mut changes = ChangeSet::default();
         let attempt = self
             .new_invoice_intent(
                 invoice,
                 &subscription,
+                &customer,
                 ChargePurpose::PlanChange,
                 now,
                 &mut changes,
@@ -850,8 +852,16 @@ impl Billing {
             invoice.add_line(line)?;
         }
         let mut changes = ChangeSet::default();
+        let customer = self.store.get_customer(subscription.customer()).await?;
         let attempt = self
-            .new_invoice_intent(invoice, &subscription, purpose, now, &mut changes)
+            .new_invoice_intent(
+                invoice,
+                &subscription,
+                &customer,
+                purpose,
+                now,
+                &mut changes,
+            )
             .await?;
         Ok(Intent { changes, attempt })
     }

@@ -56,6 +56,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// A customer by id.
     async fn customer(&self, id: CustomerId) -> Result<Option<Customer>>;
 
+    /// The customers with these ids that exist, in the order of `ids` (an id given twice is
+    /// answered twice). One call for a batch of work, instead of one per customer.
+    async fn customers_by_id(&self, ids: &[CustomerId]) -> Result<Vec<Customer>>;
+
     /// The customer with this external id.
     async fn customer_by_external_id(&self, external_id: &str) -> Result<Option<Customer>>;
 

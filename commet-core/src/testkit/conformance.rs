@@ -1247,7 +1247,7 @@ pub async fn pending_payment_attempts_are_found_for_recovery(store: &dyn Store) 
 
 /// Customers are found by external id (which follows updates) and by e-mail, ignoring ASCII
 /// case.
-pub async fn customers_are_found_by_external_id_and_email(store: &dyn Store) {
+pub async fn customers_are_found_by_id_external_id_and_email(store: &dyn Store) {
     let catalog = Catalog::new();
     let now = utc(2024, 1, 1);
     let ana = store_customer(store, catalog.customer(1, now)).await;
@@ -1285,7 +1285,18 @@ pub async fn customers_are_found_by_external_id_and_email(store: &dyn Store) {
         Some(ana.id())
     );
     // The old external id is free again.
-    store_customer(store, catalog.customer(1, now)).await;
+    let again = store_customer(store, catalog.customer(1, now)).await;
+    // By ids, in the order asked, skipping unknown ones.
+    let unknown = catalog.customer(9, now).id();
+    let by_id: Vec<CustomerId> = store
+        .customers_by_id(&[twin.id(), unknown, ana.id(), again.id(), twin.id()])
+        .await
+        .unwrap()
+        .iter()
+        .map(Customer::id)
+        .collect();
+    assert_eq!(by_id, [twin.id(), ana.id(), again.id(), twin.id()]);
+    assert!(store.customers_by_id(&[]).await.unwrap().is_empty());
 }
 
 /// A change set that writes one object twice, or asks to number a draft, is refused as invalid
@@ -1432,7 +1443,7 @@ macro_rules! store_conformance_tests {
             due_work_index_agrees_with_the_stored_rows,
             idempotency_records_round_trip_and_expire,
             pending_payment_attempts_are_found_for_recovery,
-            customers_are_found_by_external_id_and_email,
+            customers_are_found_by_id_external_id_and_email,
             malformed_change_sets_are_refused,
             invoice_lines_change_only_while_draft,
         );

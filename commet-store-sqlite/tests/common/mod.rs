@@ -68,6 +68,9 @@ impl Store for TempFileStore {
     async fn customer(&self, id: CustomerId) -> Result<Option<Customer>> {
         self.store().customer(id).await
     }
+    async fn customers_by_id(&self, ids: &[CustomerId]) -> Result<Vec<Customer>> {
+        self.store().customers_by_id(ids).await
+    }
     async fn customer_by_external_id(&self, external_id: &str) -> Result<Option<Customer>> {
         self.store().customer_by_external_id(external_id).await
     }
