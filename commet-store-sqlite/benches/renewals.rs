@@ -24,6 +24,11 @@
 //!   timed region, as any code writing these rows must.
 //! - `raw_rusqlite_issue_rows`: the rows the issue names: the invoice, its two lines, one event
 //!   and the subscription update (5 rows per renewal; no attempt, one event). Pre-encoded.
+//! - `raw_rusqlite_two_commits`: the engine's rows as its charge protocol must write them, two
+//!   transactions per batch: the intent (the subscription, the invoice and its two lines, the
+//!   attempt) and the outcome (the invoice, the attempt and the subscription rewritten, the two
+//!   events): 10 row writes per renewal. Pre-encoded. The floor for any store running the
+//!   protocol on SQLite.
 //!
 //! The number of subscriptions is `COMMET_BENCH_RENEWALS` (default 100,000).
 //!
@@ -243,13 +248,17 @@ fn renewals() -> &'static [Renewal] {
     })
 }
 
-/// Which rows a raw writer writes per renewal.
+/// Which rows a raw writer writes per renewal, and how.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Rows {
-    /// Subscription, invoice, two lines, attempt, two events.
+    /// Subscription, invoice, two lines, attempt, two events, in one transaction.
     Engine,
-    /// Subscription, invoice, two lines, one event.
+    /// Subscription, invoice, two lines, one event, in one transaction.
     Issue,
+    /// The engine's rows as its charge protocol writes them, in two transactions per batch:
+    /// first the invoice, its lines, the attempt and the subscription (the intent), then the
+    /// invoice, the attempt and the subscription again and the two events (the outcome).
+    TwoCommits,
 }
 
 /// A batch of renewals encoded as column values, as a hand-written SQLite layer binds them.
@@ -352,7 +361,7 @@ fn encode(batch: &[Renewal], rows: Rows, seq: &mut i64) -> RawBatch {
                 line.price().map(|p| p.to_string()).into(),
             ]);
         }
-        if rows == Rows::Engine {
+        if rows != Rows::Issue {
             let a = &renewal.attempt;
             let AttemptStatus::Succeeded { payment_id } = &a.status else {
                 panic!("the engine run left an unpaid attempt");
@@ -378,7 +387,7 @@ fn encode(batch: &[Renewal], rows: Rows, seq: &mut i64) -> RawBatch {
             ]);
         }
         let events = match rows {
-            Rows::Engine => &renewal.events[..],
+            Rows::Engine | Rows::TwoCommits => &renewal.events[..],
             Rows::Issue => &renewal.events[..1],
         };
         for envelope in events {
@@ -397,77 +406,89 @@ fn encode(batch: &[Renewal], rows: Rows, seq: &mut i64) -> RawBatch {
     raw
 }
 
-/// Write one batch in one transaction.
-fn write_raw(conn: &mut Connection, batch: RawBatch) {
+const UPDATE_SUBSCRIPTION: &str = "UPDATE subscriptions SET customer = ?2, status = ?3, \
+    currency = ?4, interval_frequency = ?5, interval_count = ?6, items = ?7, state = ?8, \
+    next_due_at = ?9, metadata = ?10, created_at = ?11, updated_at = ?12, version = ?13 \
+    WHERE id = ?1";
+
+fn update_rows(tx: &Connection, sql: &str, rows: &[Vec<Value>]) {
+    let mut update = tx.prepare_cached(sql).unwrap();
+    for row in rows {
+        assert_eq!(update.execute(params_from_iter(row)).unwrap(), 1);
+    }
+}
+
+/// Write one batch: in one transaction, or as the engine's intent and outcome.
+fn write_raw(conn: &mut Connection, batch: &RawBatch, rows: Rows) {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .unwrap();
-    {
-        let mut update = tx
-            .prepare_cached(
-                "UPDATE subscriptions SET customer = ?2, status = ?3, currency = ?4, \
-                 interval_frequency = ?5, interval_count = ?6, items = ?7, state = ?8, \
-                 next_due_at = ?9, metadata = ?10, created_at = ?11, updated_at = ?12, \
-                 version = ?13 WHERE id = ?1",
-            )
+    update_rows(&tx, UPDATE_SUBSCRIPTION, &batch.subscriptions);
+    insert_rows(&tx, INSERT_INVOICE, &batch.invoices);
+    insert_rows(&tx, INSERT_LINE, &batch.lines);
+    insert_rows(&tx, INSERT_ATTEMPT, &batch.attempts);
+    let tx = if rows == Rows::TwoCommits {
+        tx.commit().unwrap();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .unwrap();
-        for row in batch.subscriptions {
-            assert_eq!(update.execute(params_from_iter(row)).unwrap(), 1);
-        }
-        let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO invoices (id, number, customer, subscription, currency, status, \
-                 kind, period_start, period_end, subtotal, discount, tax, total, \
-                 credit_applied, amount_due, amount_paid, created_at, issued_at, due_at, \
-                 paid_at, voided_at, marked_uncollectible_at, memo, metadata, version) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-                 ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
-            )
-            .unwrap();
-        for row in batch.invoices {
-            insert.execute(params_from_iter(row)).unwrap();
-        }
-        let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO invoice_lines (invoice, position, kind, description, quantity, \
-                 unit_amount, amount, period_start, period_end, price) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )
-            .unwrap();
-        for row in batch.lines {
-            insert.execute(params_from_iter(row)).unwrap();
-        }
-        let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO payment_attempts (id, invoice, customer, subscription, purpose, \
-                 attempt, idempotency_key, currency, amount, payment_method, status, \
-                 payment_id, failure_code, failure_message, created_at, completed_at, version) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-                 ?17)",
-            )
-            .unwrap();
-        for row in batch.attempts {
-            insert.execute(params_from_iter(row)).unwrap();
-        }
-        let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO events (seq, id, kind, timestamp, envelope) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .unwrap();
-        for row in batch.events {
-            insert.execute(params_from_iter(row)).unwrap();
-        }
-        tx.prepare_cached(
-            "INSERT INTO number_series (prefix, padding, next_value) VALUES ('INV-', 6, ?1) \
-             ON CONFLICT (prefix) DO UPDATE SET next_value = excluded.next_value",
-        )
-        .unwrap()
-        .execute([batch.series_next])
-        .unwrap();
-    }
+        update_rows(&tx, UPDATE_INVOICE, &batch.invoices);
+        update_rows(&tx, UPDATE_ATTEMPT, &batch.attempts);
+        update_rows(&tx, UPDATE_SUBSCRIPTION, &batch.subscriptions);
+        tx
+    } else {
+        tx
+    };
+    insert_rows(&tx, INSERT_EVENT, &batch.events);
+    tx.prepare_cached(
+        "INSERT INTO number_series (prefix, padding, next_value) VALUES ('INV-', 6, ?1) \
+         ON CONFLICT (prefix) DO UPDATE SET next_value = excluded.next_value",
+    )
+    .unwrap()
+    .execute([batch.series_next])
+    .unwrap();
     tx.commit().unwrap();
 }
+
+fn insert_rows(tx: &Connection, sql: &str, rows: &[Vec<Value>]) {
+    let mut insert = tx.prepare_cached(sql).unwrap();
+    for row in rows {
+        insert.execute(params_from_iter(row)).unwrap();
+    }
+}
+
+const INSERT_INVOICE: &str = "INSERT INTO invoices (id, number, customer, subscription, \
+    currency, status, kind, period_start, period_end, subtotal, discount, tax, total, \
+    credit_applied, amount_due, amount_paid, created_at, issued_at, due_at, paid_at, voided_at, \
+    marked_uncollectible_at, memo, metadata, version) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+    ?19, ?20, ?21, ?22, ?23, ?24, ?25)";
+
+const INSERT_LINE: &str = "INSERT INTO invoice_lines (invoice, position, kind, description, \
+    quantity, unit_amount, amount, period_start, period_end, price) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+const INSERT_ATTEMPT: &str = "INSERT INTO payment_attempts (id, invoice, customer, \
+    subscription, purpose, attempt, idempotency_key, currency, amount, payment_method, status, \
+    payment_id, failure_code, failure_message, created_at, completed_at, version) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+
+const INSERT_EVENT: &str =
+    "INSERT INTO events (seq, id, kind, timestamp, envelope) VALUES (?1, ?2, ?3, ?4, ?5)";
+
+/// The outcome's rewrite of an invoice: every column, as the store writes it.
+const UPDATE_INVOICE: &str = "UPDATE invoices SET number = ?2, customer = ?3, subscription = ?4, \
+    currency = ?5, status = ?6, kind = ?7, period_start = ?8, period_end = ?9, subtotal = ?10, \
+    discount = ?11, tax = ?12, total = ?13, credit_applied = ?14, amount_due = ?15, \
+    amount_paid = ?16, created_at = ?17, issued_at = ?18, due_at = ?19, paid_at = ?20, \
+    voided_at = ?21, marked_uncollectible_at = ?22, memo = ?23, metadata = ?24, version = ?25 \
+    WHERE id = ?1";
+
+/// The outcome's rewrite of an attempt: every column.
+const UPDATE_ATTEMPT: &str = "UPDATE payment_attempts SET invoice = ?2, customer = ?3, \
+    subscription = ?4, purpose = ?5, attempt = ?6, idempotency_key = ?7, currency = ?8, \
+    amount = ?9, payment_method = ?10, status = ?11, payment_id = ?12, failure_code = ?13, \
+    failure_message = ?14, created_at = ?15, completed_at = ?16, version = ?17 WHERE id = ?1";
 
 /// A file with the store's schema and the subscribers in it (written by `SqliteStore`), opened
 /// by plain rusqlite with the store's pragmas.
@@ -508,11 +529,11 @@ fn raw(bencher: Bencher<'_, '_>, rows: Rows, encode_in_timing: bool) {
             if encode_in_timing {
                 let mut seq = 0;
                 for batch in renewals.chunks(BATCH) {
-                    write_raw(&mut conn, encode(batch, rows, &mut seq));
+                    write_raw(&mut conn, &encode(batch, rows, &mut seq), rows);
                 }
             } else {
                 for batch in encoded {
-                    write_raw(&mut conn, batch);
+                    write_raw(&mut conn, &batch, rows);
                 }
             }
             (conn, dir)
@@ -532,4 +553,9 @@ fn raw_rusqlite_encoding(bencher: Bencher<'_, '_>) {
 #[divan::bench(sample_count = 3, sample_size = 1)]
 fn raw_rusqlite_issue_rows(bencher: Bencher<'_, '_>) {
     raw(bencher, Rows::Issue, false);
+}
+
+#[divan::bench(sample_count = 3, sample_size = 1)]
+fn raw_rusqlite_two_commits(bencher: Bencher<'_, '_>) {
+    raw(bencher, Rows::TwoCommits, false);
 }
