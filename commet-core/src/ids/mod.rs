@@ -69,9 +69,12 @@ pub mod __private {
 
     use super::IdError;
 
-    #[must_use]
-    pub fn format(prefix: &str, uuid: Uuid) -> String {
-        format!("{prefix}_{}", super::base32::encode(uuid.as_u128()))
+    /// Write `{prefix}_{suffix}` without allocating (ids are formatted for every row written).
+    pub fn write(f: &mut std::fmt::Formatter<'_>, prefix: &str, uuid: Uuid) -> std::fmt::Result {
+        let suffix = super::base32::encode(uuid.as_u128());
+        f.write_str(prefix)?;
+        f.write_str("_")?;
+        f.write_str(std::str::from_utf8(&suffix).map_err(|_| std::fmt::Error)?)
     }
 
     pub fn parse(prefix: &'static str, text: &str) -> Result<Uuid, IdError> {
@@ -126,7 +129,7 @@ macro_rules! define_id {
 
         impl ::std::fmt::Display for $name {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                f.write_str(&$crate::ids::__private::format($prefix, self.0))
+                $crate::ids::__private::write(f, $prefix, self.0)
             }
         }
 
