@@ -13,7 +13,7 @@ use commet_core::InvalidField;
 use commet_core::money::{Currency, Money, UnitAmount};
 use commet_core::store::{EntityKind, StoreError};
 use rusqlite::Row;
-use rusqlite::types::FromSql;
+use rusqlite::types::{FromSql, ValueRef};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -69,28 +69,29 @@ pub(crate) fn name<T: Serialize>(value: &T) -> Result<String> {
 pub(crate) struct Columns<'a, 'stmt> {
     row: &'a Row<'stmt>,
     kind: EntityKind,
-    id: String,
+    /// The column holding the row's id (or key), read only to name the row in an error.
+    key: usize,
 }
 
 impl<'a, 'stmt> Columns<'a, 'stmt> {
     /// The row of a `kind`, identified by the text in column `key` (its id or key).
-    pub(crate) fn new(row: &'a Row<'stmt>, kind: EntityKind, key: usize) -> Result<Self> {
-        let id = match row.get_ref(key)? {
-            rusqlite::types::ValueRef::Text(text) => String::from_utf8_lossy(text).into_owned(),
-            rusqlite::types::ValueRef::Integer(number) => number.to_string(),
-            other => format!("{other:?}"),
-        };
-        Ok(Columns { row, kind, id })
+    pub(crate) fn new(row: &'a Row<'stmt>, kind: EntityKind, key: usize) -> Self {
+        Columns { row, kind, key }
     }
 
-    /// The id (or key) text of the row, for error messages.
-    pub(crate) fn id(&self) -> &str {
-        &self.id
+    /// The id (or key) of the row, as error messages name it.
+    fn id(&self) -> String {
+        match self.row.get_ref(self.key) {
+            Ok(ValueRef::Text(text)) => String::from_utf8_lossy(text).into_owned(),
+            Ok(ValueRef::Integer(number)) => number.to_string(),
+            Ok(other) => format!("{other:?}"),
+            Err(error) => format!("({error})"),
+        }
     }
 
     /// A `Corrupt` error for this row.
     pub(crate) fn corrupt(&self, reason: impl Display) -> Error {
-        StoreError::corrupt(self.kind, &self.id, reason).into()
+        StoreError::corrupt(self.kind, self.id(), reason).into()
     }
 
     fn column_corrupt(&self, index: usize, reason: impl Display) -> Error {
@@ -98,15 +99,45 @@ impl<'a, 'stmt> Columns<'a, 'stmt> {
         self.corrupt(format_args!("column {column}: {reason}"))
     }
 
-    /// A column as a Rust value; a value of the wrong type is corrupt.
-    pub(crate) fn get<T: FromSql>(&self, index: usize) -> Result<T> {
-        self.row.get(index).map_err(|error| match error {
+    /// A text column, borrowed from the row (decoding reads every text column without copying
+    /// it first).
+    pub(crate) fn text(&self, index: usize) -> Result<&'a str> {
+        let value = self
+            .row
+            .get_ref(index)
+            .map_err(|error| self.error(index, error))?;
+        value
+            .as_str()
+            .map_err(|error| self.column_corrupt(index, error))
+    }
+
+    /// Optional text, borrowed from the row.
+    fn opt_text(&self, index: usize) -> Result<Option<&'a str>> {
+        let value = self
+            .row
+            .get_ref(index)
+            .map_err(|error| self.error(index, error))?;
+        value
+            .as_str_or_null()
+            .map_err(|error| self.column_corrupt(index, error))
+    }
+
+    /// A reading error: a value of the wrong type is corrupt; anything else is SQLite's.
+    fn error(&self, index: usize, error: rusqlite::Error) -> Error {
+        match error {
             rusqlite::Error::InvalidColumnType(..)
             | rusqlite::Error::FromSqlConversionFailure(..)
             | rusqlite::Error::IntegralValueOutOfRange(..)
             | rusqlite::Error::Utf8Error(..) => self.column_corrupt(index, error),
             other => Error::Sqlite(other),
-        })
+        }
+    }
+
+    /// A column as a Rust value; a value of the wrong type is corrupt.
+    pub(crate) fn get<T: FromSql>(&self, index: usize) -> Result<T> {
+        self.row
+            .get(index)
+            .map_err(|error| self.error(index, error))
     }
 
     /// Text parsed with `FromStr` (ids, currencies, statuses).
@@ -115,8 +146,9 @@ impl<'a, 'stmt> Columns<'a, 'stmt> {
         T: FromStr,
         T::Err: Display,
     {
-        let text: String = self.get(index)?;
-        text.parse().map_err(|e| self.column_corrupt(index, e))
+        self.text(index)?
+            .parse()
+            .map_err(|e| self.column_corrupt(index, e))
     }
 
     /// Optional text parsed with `FromStr`.
@@ -125,22 +157,23 @@ impl<'a, 'stmt> Columns<'a, 'stmt> {
         T: FromStr,
         T::Err: Display,
     {
-        let text: Option<String> = self.get(index)?;
-        text.map(|text| text.parse().map_err(|e| self.column_corrupt(index, e)))
+        self.opt_text(index)?
+            .map(|text| text.parse().map_err(|e| self.column_corrupt(index, e)))
             .transpose()
     }
 
     /// An enum stored by its snake-case name.
     pub(crate) fn name<T: DeserializeOwned>(&self, index: usize) -> Result<T> {
-        let text: String = self.get(index)?;
-        serde_json::from_value(serde_json::Value::String(text))
-            .map_err(|e| self.column_corrupt(index, e))
+        let name = self.text(index)?;
+        T::deserialize(serde::de::value::StrDeserializer::<serde_json::Error>::new(
+            name,
+        ))
+        .map_err(|e| self.column_corrupt(index, e))
     }
 
     /// JSON text.
     pub(crate) fn json<T: DeserializeOwned>(&self, index: usize) -> Result<T> {
-        let text: String = self.get(index)?;
-        serde_json::from_str(&text).map_err(|e| self.column_corrupt(index, e))
+        serde_json::from_str(self.text(index)?).map_err(|e| self.column_corrupt(index, e))
     }
 
     /// An instant stored as microseconds.
@@ -174,13 +207,12 @@ impl<'a, 'stmt> Columns<'a, 'stmt> {
 
     /// A payable amount in `currency`.
     pub(crate) fn money(&self, index: usize, currency: Currency) -> Result<Money> {
-        let text: String = self.get(index)?;
-        Money::parse_amount(&text, currency).map_err(|e| self.column_corrupt(index, e))
+        Money::parse_amount(self.text(index)?, currency).map_err(|e| self.column_corrupt(index, e))
     }
 
     /// A unit amount in `currency`.
     pub(crate) fn unit_amount(&self, index: usize, currency: Currency) -> Result<UnitAmount> {
-        let text: String = self.get(index)?;
-        UnitAmount::parse_amount(&text, currency).map_err(|e| self.column_corrupt(index, e))
+        UnitAmount::parse_amount(self.text(index)?, currency)
+            .map_err(|e| self.column_corrupt(index, e))
     }
 }

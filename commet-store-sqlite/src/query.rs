@@ -227,7 +227,7 @@ pub(crate) fn next_due_at(conn: &mut Connection) -> Result<Option<DateTime<Utc>>
     )?;
     let mut rows = stmt.query([])?;
     match rows.next()? {
-        Some(row) => Columns::new(row, EntityKind::Subscription, 0)?
+        Some(row) => Columns::new(row, EntityKind::Subscription, 0)
             .time(1)
             .map(Some),
         None => Ok(None),

@@ -69,12 +69,34 @@ pub mod __private {
 
     use super::IdError;
 
-    /// Write `{prefix}_{suffix}` without allocating (ids are formatted for every row written).
+    /// Write `{prefix}_{suffix}` in one piece, without allocating: ids are formatted for
+    /// every row written, and one write lets `to_string` allocate once, at the final size.
     pub fn write(f: &mut std::fmt::Formatter<'_>, prefix: &str, uuid: Uuid) -> std::fmt::Result {
+        use std::io::Write as _;
+
+        const CAPACITY: usize = 63 + 1 + super::base32::LEN; // A TypeID prefix has at most 63.
+        fn text(bytes: &[u8]) -> Result<&str, std::fmt::Error> {
+            std::str::from_utf8(bytes).map_err(|_| std::fmt::Error)
+        }
+
         let suffix = super::base32::encode(uuid.as_u128());
-        f.write_str(prefix)?;
-        f.write_str("_")?;
-        f.write_str(std::str::from_utf8(&suffix).map_err(|_| std::fmt::Error)?)
+        let mut buffer = [0_u8; CAPACITY];
+        let mut rest: &mut [u8] = &mut buffer;
+        let fits = rest
+            .write_all(prefix.as_bytes())
+            .and_then(|()| rest.write_all(b"_"))
+            .and_then(|()| rest.write_all(&suffix))
+            .is_ok();
+        let written = CAPACITY - rest.len();
+        match buffer.get(..written) {
+            Some(id) if fits => f.write_str(text(id)?),
+            // A longer prefix than TypeID allows: write the parts one by one.
+            _ => {
+                f.write_str(prefix)?;
+                f.write_str("_")?;
+                f.write_str(text(&suffix)?)
+            }
+        }
     }
 
     pub fn parse(prefix: &'static str, text: &str) -> Result<Uuid, IdError> {

@@ -104,10 +104,9 @@ pub(crate) fn update(
 
 /// Rebuild an attempt from a row of [`COLUMNS`], checking it as a commit would.
 pub(crate) fn decode(row: &Row<'_>) -> Result<PaymentAttempt> {
-    let columns = Columns::new(row, EntityKind::PaymentAttempt, 0)?;
+    let columns = Columns::new(row, EntityKind::PaymentAttempt, 0);
     let currency: Currency = columns.parse(7)?;
-    let status: String = columns.get(10)?;
-    let status = match status.as_str() {
+    let status = match columns.text(10)? {
         "pending" => AttemptStatus::Pending,
         "succeeded" => AttemptStatus::Succeeded {
             payment_id: columns.get(11)?,
@@ -133,7 +132,7 @@ pub(crate) fn decode(row: &Row<'_>) -> Result<PaymentAttempt> {
         version: columns.u64(16)?,
     };
     attempt.validate().map_err(|e| columns.corrupt(e))?;
-    let key: String = columns.get(6)?;
+    let key = columns.text(6)?;
     if key != attempt.idempotency_key() {
         return Err(columns.corrupt(format_args!(
             "column idempotency_key is {key:?}, the attempt's key is {:?}",

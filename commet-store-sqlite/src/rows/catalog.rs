@@ -69,7 +69,7 @@ pub(crate) fn insert_price(conn: &Connection, price: &Price) -> Result<()> {
 
 /// Rebuild a plan from a row of [`PLAN_COLUMNS`].
 pub(crate) fn decode_plan(row: &Row<'_>) -> Result<Plan> {
-    let columns = Columns::new(row, EntityKind::Plan, 0)?;
+    let columns = Columns::new(row, EntityKind::Plan, 0);
     Plan::new(
         columns.parse(0)?,
         NewPlan {
@@ -83,7 +83,7 @@ pub(crate) fn decode_plan(row: &Row<'_>) -> Result<Plan> {
 
 /// Rebuild a price from a row of [`PRICE_COLUMNS`].
 pub(crate) fn decode_price(row: &Row<'_>) -> Result<Price> {
-    let columns = Columns::new(row, EntityKind::Price, 0)?;
+    let columns = Columns::new(row, EntityKind::Price, 0);
     let currency: Currency = columns.parse(2)?;
     let interval =
         Interval::new(columns.parse(4)?, columns.u32(5)?).map_err(|e| columns.corrupt(e))?;

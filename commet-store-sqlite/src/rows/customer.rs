@@ -99,7 +99,7 @@ pub(crate) fn update(
 
 /// Rebuild a customer from a row of [`COLUMNS`].
 pub(crate) fn decode(row: &Row<'_>) -> Result<Customer> {
-    let columns = Columns::new(row, EntityKind::Customer, 0)?;
+    let columns = Columns::new(row, EntityKind::Customer, 0);
     let credit_text: BTreeMap<String, String> = columns.json(5)?;
     let mut credit = BTreeMap::new();
     for (code, amount) in credit_text {

@@ -56,10 +56,9 @@ pub(crate) fn after(conn: &Connection, seq: i64, limit: i64) -> Result<Vec<Store
     let mut rows = stmt.query(params![seq, limit])?;
     let mut events = Vec::new();
     while let Some(row) = rows.next()? {
-        let columns = Columns::new(row, EntityKind::Event, 0)?;
-        let json: String = columns.get(2)?;
-        let envelope = Envelope::from_json(&json).map_err(|e| columns.corrupt(e))?;
-        let id: String = columns.get(1)?;
+        let columns = Columns::new(row, EntityKind::Event, 0);
+        let envelope = Envelope::from_json(columns.text(2)?).map_err(|e| columns.corrupt(e))?;
+        let id = columns.text(1)?;
         if id != envelope.id.to_string() {
             return Err(columns.corrupt(format_args!(
                 "column id is {id}, the envelope's is {}",

@@ -53,7 +53,7 @@ pub(crate) fn live(
     let Some(row) = rows.next()? else {
         return Ok(None);
     };
-    let columns = Columns::new(row, EntityKind::IdempotencyRecord, 0)?;
+    let columns = Columns::new(row, EntityKind::IdempotencyRecord, 0);
     let record = IdempotencyRecord {
         key: columns.get(0)?,
         fingerprint: columns.get(1)?,

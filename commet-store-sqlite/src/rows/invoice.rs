@@ -223,7 +223,7 @@ pub(crate) struct Header {
 
 /// Read an invoice row of [`COLUMNS`]; its lines are read by [`complete`].
 pub(crate) fn decode(row: &Row<'_>) -> Result<Header> {
-    let columns = Columns::new(row, EntityKind::Invoice, 0)?;
+    let columns = Columns::new(row, EntityKind::Invoice, 0);
     let currency: Currency = columns.parse(4)?;
     let record = InvoiceRecord {
         id: columns.parse(0)?,
@@ -267,8 +267,8 @@ pub(crate) fn complete(conn: &Connection, header: Header) -> Result<Invoice> {
     )?;
     let mut rows = stmt.query([&id])?;
     while let Some(row) = rows.next()? {
-        let columns = Columns::new(row, EntityKind::Invoice, 0)?;
-        let quantity: String = columns.get(3)?;
+        let columns = Columns::new(row, EntityKind::Invoice, 0);
+        let quantity = columns.text(3)?;
         record.lines.push(LineRecord {
             kind: columns.name(1)?,
             description: columns.get(2)?,

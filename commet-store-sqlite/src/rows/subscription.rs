@@ -79,7 +79,7 @@ pub(crate) fn update(
 /// Rebuild a subscription from a row of [`COLUMNS`], checking that the status and due-work
 /// columns agree with the state they are derived from.
 pub(crate) fn decode(row: &Row<'_>) -> Result<Subscription> {
-    let columns = Columns::new(row, EntityKind::Subscription, 0)?;
+    let columns = Columns::new(row, EntityKind::Subscription, 0);
     let interval =
         Interval::new(columns.parse(4)?, columns.u32(5)?).map_err(|e| columns.corrupt(e))?;
     let record = SubscriptionRecord {
