@@ -13,7 +13,7 @@ use commet_core::InvalidField;
 use commet_core::money::{Currency, Money, UnitAmount};
 use commet_core::store::{EntityKind, StoreError};
 use rusqlite::Row;
-use rusqlite::types::{FromSql, ValueRef};
+use rusqlite::types::{FromSql, ToSqlOutput, Value, ValueRef};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -48,6 +48,34 @@ pub(crate) fn amount(money: Money) -> String {
 /// A unit amount as text, at the precision it has (`0.0004`).
 pub(crate) fn unit_amount(unit: UnitAmount) -> String {
     unit.amount().to_string()
+}
+
+/// A value bound to a statement: borrowed from the aggregate where it is already text
+/// (statuses, codes, descriptions), owned where it is computed (ids, amounts, JSON).
+pub(crate) type Bound<'a> = ToSqlOutput<'a>;
+
+/// Text bound without copying it.
+pub(crate) fn borrowed(text: &str) -> Bound<'_> {
+    ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes()))
+}
+
+/// Optional text bound without copying it (`NULL` when absent).
+pub(crate) fn opt_borrowed(text: Option<&str>) -> Bound<'_> {
+    text.map_or(ToSqlOutput::Owned(Value::Null), borrowed)
+}
+
+/// A computed value (an integer, owned text, or an optional one: `NULL` when absent).
+pub(crate) fn owned<'a>(value: impl Into<Value>) -> Bound<'a> {
+    ToSqlOutput::Owned(value.into())
+}
+
+/// The value a bound value stores, to compare with a stored one.
+pub(crate) fn stored<'a>(bound: &'a Bound<'_>) -> Option<ValueRef<'a>> {
+    match bound {
+        ToSqlOutput::Borrowed(value) => Some(*value),
+        ToSqlOutput::Owned(value) => Some(value.into()),
+        _ => None,
+    }
 }
 
 /// Serialize nested data as JSON text.

@@ -3,11 +3,10 @@
 use commet_core::money::Currency;
 use commet_core::payment::{AttemptStatus, PaymentAttempt};
 use commet_core::store::EntityKind;
-use rusqlite::types::Value;
 use rusqlite::{Connection, Row, params_from_iter};
 
 use super::{execute, scalar, statement};
-use crate::codec::{self, Columns, micros, opt_micros};
+use crate::codec::{self, Bound, Columns, borrowed, micros, opt_borrowed, opt_micros, owned};
 use crate::error::Result;
 
 /// The columns every read selects, in the order [`decode`] expects.
@@ -44,27 +43,26 @@ fn outcome(status: &AttemptStatus) -> (&'static str, Option<&str>, Option<&str>,
 }
 
 /// The values of [`COLUMNS`] for an attempt stored at `version`.
-fn values(attempt: &PaymentAttempt, version: i64) -> Result<Vec<Value>> {
+fn values(attempt: &PaymentAttempt, version: i64) -> Result<Vec<Bound<'_>>> {
     let (status, payment_id, code, message) = outcome(&attempt.status);
-    let text = |value: Option<&str>| -> Value { value.map(str::to_owned).into() };
     Ok(vec![
-        Value::Text(attempt.id.to_string()),
-        Value::Text(attempt.invoice.to_string()),
-        Value::Text(attempt.customer.to_string()),
-        attempt.subscription.map(|s| s.to_string()).into(),
-        Value::Text(codec::name(&attempt.purpose)?),
-        Value::Integer(i64::from(attempt.attempt)),
-        Value::Text(attempt.idempotency_key()),
-        Value::Text(attempt.amount.currency().code().to_owned()),
-        Value::Text(codec::amount(attempt.amount)),
-        text(attempt.payment_method.as_deref()),
-        Value::Text(status.to_owned()),
-        text(payment_id),
-        text(code),
-        text(message),
-        Value::Integer(micros(attempt.created_at)),
-        opt_micros(attempt.completed_at).into(),
-        Value::Integer(version),
+        owned(attempt.id.to_string()),
+        owned(attempt.invoice.to_string()),
+        owned(attempt.customer.to_string()),
+        owned(attempt.subscription.map(|s| s.to_string())),
+        owned(codec::name(&attempt.purpose)?),
+        owned(i64::from(attempt.attempt)),
+        owned(attempt.idempotency_key()),
+        borrowed(attempt.amount.currency().code()),
+        owned(codec::amount(attempt.amount)),
+        opt_borrowed(attempt.payment_method.as_deref()),
+        borrowed(status),
+        opt_borrowed(payment_id),
+        opt_borrowed(code),
+        opt_borrowed(message),
+        owned(micros(attempt.created_at)),
+        owned(opt_micros(attempt.completed_at)),
+        owned(version),
     ])
 }
 
@@ -89,7 +87,7 @@ pub(crate) fn update(
     version: i64,
 ) -> Result<bool> {
     let mut values = values(attempt, version)?;
-    values.push(Value::Integer(expected));
+    values.push(owned(expected));
     let changed = execute(
         conn,
         "UPDATE payment_attempts SET invoice = ?2, customer = ?3, subscription = ?4, \

@@ -5,11 +5,10 @@ use std::collections::BTreeMap;
 use commet_core::customer::{Customer, CustomerDetails, CustomerRecord};
 use commet_core::money::Currency;
 use commet_core::store::EntityKind;
-use rusqlite::types::Value;
 use rusqlite::{Connection, Row, params_from_iter};
 
 use super::{execute, scalar, statement};
-use crate::codec::{self, Columns, micros};
+use crate::codec::{self, Bound, Columns, borrowed, micros, opt_borrowed, owned};
 use crate::error::Result;
 
 /// The columns every read selects, in the order [`decode`] expects.
@@ -51,18 +50,18 @@ fn credit_json(customer: &Customer) -> Result<String> {
 }
 
 /// The values of [`COLUMNS`] for a customer stored at `version`.
-fn values(customer: &Customer, version: i64) -> Result<Vec<Value>> {
+fn values(customer: &Customer, version: i64) -> Result<Vec<Bound<'_>>> {
     Ok(vec![
-        Value::Text(customer.id().to_string()),
-        customer.external_id().map(str::to_owned).into(),
-        Value::Text(customer.email().to_owned()),
-        customer.full_name().map(str::to_owned).into(),
-        customer.payment_method().map(str::to_owned).into(),
-        Value::Text(credit_json(customer)?),
-        Value::Text(codec::json(customer.metadata())?),
-        Value::Integer(micros(customer.created_at())),
-        Value::Integer(micros(customer.updated_at())),
-        Value::Integer(version),
+        owned(customer.id().to_string()),
+        opt_borrowed(customer.external_id()),
+        borrowed(customer.email()),
+        opt_borrowed(customer.full_name()),
+        opt_borrowed(customer.payment_method()),
+        owned(credit_json(customer)?),
+        owned(codec::json(customer.metadata())?),
+        owned(micros(customer.created_at())),
+        owned(micros(customer.updated_at())),
+        owned(version),
     ])
 }
 
@@ -86,7 +85,7 @@ pub(crate) fn update(
     version: i64,
 ) -> Result<bool> {
     let mut values = values(customer, version)?;
-    values.push(Value::Integer(expected));
+    values.push(owned(expected));
     let changed = execute(
         conn,
         "UPDATE customers SET external_id = ?2, email = ?3, full_name = ?4, \

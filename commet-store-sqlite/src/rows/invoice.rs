@@ -5,14 +5,13 @@
 use commet_core::InvalidField;
 use commet_core::calendar::Period;
 use commet_core::ids::SubscriptionId;
-use commet_core::invoice::{Invoice, InvoiceRecord, LineRecord};
+use commet_core::invoice::{Invoice, InvoiceNumber, InvoiceRecord, LineRecord};
 use commet_core::money::Currency;
 use commet_core::store::EntityKind;
-use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::{execute, scalar, statement};
-use crate::codec::{self, Columns, micros, opt_micros};
+use crate::codec::{self, Bound, Columns, borrowed, micros, opt_borrowed, opt_micros, owned};
 use crate::error::Result;
 
 /// The columns every read selects, in the order [`decode`] expects.
@@ -42,19 +41,19 @@ pub(crate) fn recurring_owner(
 }
 
 /// The values of [`COLUMNS`] for an invoice stored at `version`.
-fn values(invoice: &Invoice, version: i64) -> Result<Vec<Value>> {
+fn values(invoice: &Invoice, version: i64) -> Result<Vec<Bound<'_>>> {
     let period = invoice.period();
-    let amount = |money| Value::Text(codec::amount(money));
+    let amount = |money| owned(codec::amount(money));
     Ok(vec![
-        Value::Text(invoice.id().to_string()),
-        invoice.number().map(|n| n.as_str().to_owned()).into(),
-        Value::Text(invoice.customer().to_string()),
-        invoice.subscription().map(|s| s.to_string()).into(),
-        Value::Text(invoice.currency().code().to_owned()),
-        Value::Text(invoice.status().as_str().to_owned()),
-        Value::Text(invoice.kind().as_str().to_owned()),
-        period.map(|p| micros(p.start())).into(),
-        period.map(|p| micros(p.end())).into(),
+        owned(invoice.id().to_string()),
+        opt_borrowed(invoice.number().map(InvoiceNumber::as_str)),
+        owned(invoice.customer().to_string()),
+        owned(invoice.subscription().map(|s| s.to_string())),
+        borrowed(invoice.currency().code()),
+        borrowed(invoice.status().as_str()),
+        borrowed(invoice.kind().as_str()),
+        owned(period.map(|p| micros(p.start()))),
+        owned(period.map(|p| micros(p.end()))),
         amount(invoice.subtotal()),
         amount(invoice.discount()),
         amount(invoice.tax()),
@@ -62,15 +61,15 @@ fn values(invoice: &Invoice, version: i64) -> Result<Vec<Value>> {
         amount(invoice.credit_applied()),
         amount(invoice.amount_due()),
         amount(invoice.amount_paid()),
-        Value::Integer(micros(invoice.created_at())),
-        opt_micros(invoice.issued_at()).into(),
-        opt_micros(invoice.due_at()).into(),
-        opt_micros(invoice.paid_at()).into(),
-        opt_micros(invoice.voided_at()).into(),
-        opt_micros(invoice.marked_uncollectible_at()).into(),
-        invoice.memo().map(str::to_owned).into(),
-        Value::Text(codec::json(invoice.metadata())?),
-        Value::Integer(version),
+        owned(micros(invoice.created_at())),
+        owned(opt_micros(invoice.issued_at())),
+        owned(opt_micros(invoice.due_at())),
+        owned(opt_micros(invoice.paid_at())),
+        owned(opt_micros(invoice.voided_at())),
+        owned(opt_micros(invoice.marked_uncollectible_at())),
+        opt_borrowed(invoice.memo()),
+        owned(codec::json(invoice.metadata())?),
+        owned(version),
     ])
 }
 
@@ -120,7 +119,7 @@ pub(crate) fn update(
         return Err(lines_changed());
     }
     let mut values = values(invoice, version)?;
-    values.push(Value::Integer(expected));
+    values.push(owned(expected));
     let changed = execute(
         conn,
         "UPDATE invoices SET number = ?2, customer = ?3, subscription = ?4, currency = ?5, \
@@ -161,7 +160,7 @@ pub(crate) fn lines_unchanged(conn: &Connection, invoice: &Invoice) -> Result<bo
             return Ok(false);
         };
         for (index, value) in line.iter().enumerate() {
-            if row.get_ref(index)? != rusqlite::types::ValueRef::from(value) {
+            if Some(row.get_ref(index)?) != codec::stored(value) {
                 return Ok(false);
             }
         }
@@ -171,28 +170,28 @@ pub(crate) fn lines_unchanged(conn: &Connection, invoice: &Invoice) -> Result<bo
 
 /// The stored values of each line, without the invoice id: position, kind, description,
 /// quantity, unit amount, amount, period start and end, price.
-fn line_values(invoice: &Invoice) -> Vec<[Value; 9]> {
+fn line_values(invoice: &Invoice) -> Vec<[Bound<'_>; 9]> {
     (0_i64..)
         .zip(invoice.lines())
         .map(|(position, line)| {
             let period = line.period();
             [
-                Value::Integer(position),
-                Value::Text(line.kind().as_str().to_owned()),
-                Value::Text(line.description().to_owned()),
-                Value::Text(line.quantity().to_string()),
-                Value::Text(codec::unit_amount(line.unit_amount())),
-                Value::Text(codec::amount(line.amount())),
-                period.map(|p| micros(p.start())).into(),
-                period.map(|p| micros(p.end())).into(),
-                line.price().map(|p| p.to_string()).into(),
+                owned(position),
+                borrowed(line.kind().as_str()),
+                borrowed(line.description()),
+                owned(line.quantity().to_string()),
+                owned(codec::unit_amount(line.unit_amount())),
+                owned(codec::amount(line.amount())),
+                owned(period.map(|p| micros(p.start()))),
+                owned(period.map(|p| micros(p.end()))),
+                owned(line.price().map(|p| p.to_string())),
             ]
         })
         .collect()
 }
 
 fn insert_lines(conn: &Connection, invoice: &Invoice) -> Result<()> {
-    let id = Value::Text(invoice.id().to_string());
+    let id = owned(invoice.id().to_string());
     let mut stmt = statement(
         conn,
         "INSERT INTO invoice_lines (invoice, position, kind, description, quantity, \

@@ -4,11 +4,10 @@
 use commet_core::calendar::Interval;
 use commet_core::store::EntityKind;
 use commet_core::subscription::{Subscription, SubscriptionRecord, SubscriptionStatus};
-use rusqlite::types::Value;
 use rusqlite::{Connection, Row, params_from_iter};
 
 use super::{execute, scalar, statement};
-use crate::codec::{self, Columns, micros, opt_micros};
+use crate::codec::{self, Bound, Columns, borrowed, micros, opt_micros, owned};
 use crate::error::Result;
 
 /// The columns every read selects, in the order [`decode`] expects.
@@ -26,21 +25,21 @@ pub(crate) fn version(conn: &Connection, id: &str) -> Result<Option<i64>> {
 }
 
 /// The values of [`COLUMNS`] for a subscription stored at `version`.
-fn values(subscription: &Subscription, version: i64) -> Result<Vec<Value>> {
+fn values(subscription: &Subscription, version: i64) -> Result<Vec<Bound<'_>>> {
     Ok(vec![
-        Value::Text(subscription.id().to_string()),
-        Value::Text(subscription.customer().to_string()),
-        Value::Text(subscription.status().as_str().to_owned()),
-        Value::Text(subscription.currency().code().to_owned()),
-        Value::Text(subscription.interval().frequency().as_str().to_owned()),
-        Value::Integer(i64::from(subscription.interval().count())),
-        Value::Text(codec::json(subscription.items())?),
-        Value::Text(codec::json(subscription.state())?),
-        opt_micros(subscription.next_due_at()).into(),
-        Value::Text(codec::json(subscription.metadata())?),
-        Value::Integer(micros(subscription.created_at())),
-        Value::Integer(micros(subscription.updated_at())),
-        Value::Integer(version),
+        owned(subscription.id().to_string()),
+        owned(subscription.customer().to_string()),
+        borrowed(subscription.status().as_str()),
+        borrowed(subscription.currency().code()),
+        borrowed(subscription.interval().frequency().as_str()),
+        owned(i64::from(subscription.interval().count())),
+        owned(codec::json(subscription.items())?),
+        owned(codec::json(subscription.state())?),
+        owned(opt_micros(subscription.next_due_at())),
+        owned(codec::json(subscription.metadata())?),
+        owned(micros(subscription.created_at())),
+        owned(micros(subscription.updated_at())),
+        owned(version),
     ])
 }
 
@@ -64,7 +63,7 @@ pub(crate) fn update(
     version: i64,
 ) -> Result<bool> {
     let mut values = values(subscription, version)?;
-    values.push(Value::Integer(expected));
+    values.push(owned(expected));
     let changed = execute(
         conn,
         "UPDATE subscriptions SET customer = ?2, status = ?3, currency = ?4, \
