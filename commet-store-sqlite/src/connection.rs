@@ -135,9 +135,6 @@ fn configure(conn: &Connection, file: bool, options: SqliteOptions) -> Result<()
     };
     conn.pragma_update(None, "synchronous", synchronous)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    if let Ok(size) = std::env::var("CACHE") {
-        conn.pragma_update(None, "cache_size", size)?;
-    }
     let foreign_keys: bool = conn.query_row("PRAGMA foreign_keys", [], |row| row.get(0))?;
     if !foreign_keys {
         return Err(StoreError::backend("SQLite refused to enforce foreign keys").into());
