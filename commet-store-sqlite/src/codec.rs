@@ -69,15 +69,6 @@ pub(crate) fn owned<'a>(value: impl Into<Value>) -> Bound<'a> {
     ToSqlOutput::Owned(value.into())
 }
 
-/// The value a bound value stores, to compare with a stored one.
-pub(crate) fn stored<'a>(bound: &'a Bound<'_>) -> Option<ValueRef<'a>> {
-    match bound {
-        ToSqlOutput::Borrowed(value) => Some(*value),
-        ToSqlOutput::Owned(value) => Some(value.into()),
-        _ => None,
-    }
-}
-
 /// Serialize nested data as JSON text.
 pub(crate) fn json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
     serde_json::to_string(value)

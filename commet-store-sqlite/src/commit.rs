@@ -39,16 +39,26 @@ pub(crate) fn commit(conn: &mut Connection, mut changes: ChangeSet) -> Result<Co
     };
     match written {
         Err(refused) if is_refusal(&refused) => {
-            // Name the first rule broken, as MemoryStore would, in a transaction of its own (no
-            // savepoint: one would make every commit keep a sub-journal of the pages it
-            // touches). If none is broken any more, report the refusal itself.
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let (rewritten, _) = check_customers(&tx, &changes.customers)?;
-            check_catalog(&tx, &changes.plans, &changes.prices)?;
-            check(&tx, &changes, &rewritten)?;
-            Err(refused)
+            Err(name_refusal(conn, &changes).unwrap_or(refused))
         }
         other => other,
+    }
+}
+
+/// The first rule `changes` breaks, as `MemoryStore` would name it, read in a transaction of
+/// its own (not a savepoint: one would make every commit keep a sub-journal of the pages it
+/// touches). A read transaction: naming never waits for the write lock. `None` if no rule is
+/// broken any more or the reading fails: the caller then reports the refusal itself, so a lost
+/// version race stays a retryable conflict.
+fn name_refusal(conn: &mut Connection, changes: &ChangeSet) -> Option<Error> {
+    let tx = conn.transaction().ok()?;
+    let named = check_customers(&tx, &changes.customers).and_then(|(rewritten, _)| {
+        check_catalog(&tx, &changes.plans, &changes.prices)?;
+        check(&tx, changes, &rewritten)
+    });
+    match named {
+        Err(rule) if is_refusal(&rule) => Some(rule),
+        _ => None,
     }
 }
 

@@ -3,9 +3,9 @@
 //! Inside the crate every function returns [`Error`], so `?` works on both rusqlite calls and
 //! store checks. SQLite's own failures are mapped here and nowhere else: a uniqueness
 //! constraint becomes [`StoreError::AlreadyExists`], a foreign key [`StoreError::Invalid`],
-//! anything else [`StoreError::Backend`]. The commit checks every rule itself before writing,
-//! in the same order as `MemoryStore`, so the constraint mapping is a safety net that a
-//! correct store never reaches.
+//! anything else [`StoreError::Backend`]. A commit writes first and lets the schema refuse;
+//! after a refusal it checks the rules in `MemoryStore`'s order to name the error, and returns
+//! the mapped constraint error only when that check finds nothing (`crate::commit`).
 
 use commet_core::InvalidField;
 use commet_core::store::{EntityKind, StoreError};

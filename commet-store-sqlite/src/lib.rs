@@ -28,7 +28,7 @@
 //! | open | [`SqliteStore::open`] (a file, created if missing), [`SqliteStore::in_memory`], [`SqliteStore::open_with`] ([`SqliteOptions`]) |
 //! | connection | one connection behind a mutex; every call runs on Tokio's blocking pool (`spawn_blocking`), never on an async worker |
 //! | journal | WAL for files: readers never block the writer; several processes may open one file |
-//! | commits | `BEGIN IMMEDIATE`; checks, numbering and writes in one transaction; any error rolls everything back |
+//! | commits | `BEGIN IMMEDIATE`; numbering and writes in one transaction, refused by the schema and versioned `UPDATE`s; any error rolls everything back |
 //! | durability | `synchronous = FULL` by default ([`Durability`]): a returned commit survives power loss |
 //! | locking | `busy_timeout` 5 s; a commit that waits longer fails with `StoreError::Backend` |
 //! | integrity | `foreign_keys = ON`; unique keys in the schema; rows rebuilt through the validating constructors (a bad row is `StoreError::Corrupt`) |
@@ -78,14 +78,17 @@
 //!
 //! # Commits
 //!
-//! A commit validates the change set, takes the write lock (`BEGIN IMMEDIATE`), checks every
-//! version and unique key against the rows as they were (in the same order as `MemoryStore`,
-//! so both report the same error), numbers invoices from `number_series`, assigns event
-//! sequence numbers `MAX(seq) + 1 ...`, writes, and commits. Both numberings are gap-free
-//! because only one writer holds the lock and a failed commit rolls back. Versioned writes are
-//! `UPDATE ... WHERE id = ? AND version = ?` with a rows-affected check. SQLite's own
-//! constraint errors are mapped to `AlreadyExists` / `Invalid` inside the store, as a safety
-//! net behind the explicit checks.
+//! A commit validates the change set, takes the write lock (`BEGIN IMMEDIATE`), checks the
+//! customers and catalog entries it writes (rare in a commit; an external id handed from one
+//! customer to another must be known beforehand), numbers invoices from `number_series`,
+//! assigns event sequence numbers `MAX(seq) + 1 ...`, writes, and commits. Both numberings are
+//! gap-free because only one writer holds the lock and a failed commit rolls back. Everything
+//! else is written without looking first: versioned writes are `UPDATE ... WHERE id = ? AND
+//! version = ?` with a rows-affected check, and the schema's primary, unique and foreign keys
+//! refuse the rest. When a write is refused, the transaction rolls back and the rules are
+//! checked, in `MemoryStore`'s order and against the rows as they are, in a read transaction,
+//! so both stores name the same error; if that reading fails, the refusal itself is returned
+//! (a stale version stays a `Conflict`).
 //!
 //! # Durability and several processes
 //!

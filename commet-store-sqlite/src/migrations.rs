@@ -182,6 +182,13 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
         if is_current(current)? {
             return Ok(());
         }
+        if current == 0 && has_tables(&tx)? {
+            // Another application's database: commet's tables must not be mixed into it.
+            return Err(StoreError::backend(
+                "not a commet database: it has tables but no commet schema version",
+            )
+            .into());
+        }
         let next = current + 1;
         let sql = usize::try_from(current)
             .ok()
@@ -191,6 +198,12 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
         tx.pragma_update(None, "user_version", next)?;
         tx.commit()?;
     }
+}
+
+/// True if the database holds any table, index, view or trigger.
+fn has_tables(conn: &Connection) -> Result<bool> {
+    let count: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))?;
+    Ok(count > 0)
 }
 
 /// `Ok(true)` if the database is at [`SCHEMA_VERSION`], `Ok(false)` if a migration is due, and

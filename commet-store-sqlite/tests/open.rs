@@ -1,5 +1,6 @@
 //! Opening: a new file is created and migrated, also by several openers at once; what is not a
-//! commet database is refused with `StoreError::Backend`; in-memory stores are private.
+//! commet database (not SQLite, or another application's tables) is refused with
+//! `StoreError::Backend` and left alone; in-memory stores are private.
 // Test code: a panic is how a check fails.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
@@ -56,6 +57,31 @@ async fn a_file_that_is_not_a_database_is_refused() {
     let missing_dir = dir.path().join("no/such/dir/billing.db");
     let refused = SqliteStore::open(&missing_dir).await.unwrap_err();
     assert!(matches!(refused, StoreError::Backend { .. }), "{refused:?}");
+}
+
+#[tokio::test]
+async fn another_applications_database_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.db");
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other
+        .execute_batch("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+        .unwrap();
+    drop(other);
+    let refused = SqliteStore::open(&path).await.unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::Backend { message } if message.contains("not a commet database")),
+        "{refused:?}"
+    );
+    let other = rusqlite::Connection::open(&path).unwrap();
+    let tables: Vec<String> = other
+        .prepare("SELECT name FROM sqlite_schema ORDER BY name")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(tables, ["notes"]);
 }
 
 #[tokio::test]

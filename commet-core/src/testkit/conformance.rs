@@ -1419,6 +1419,13 @@ pub async fn invoice_lines_change_only_while_draft(store: &dyn Store) {
     let stored = store.invoice(draft.id()).await.unwrap().unwrap();
     assert_eq!(stored.status(), InvoiceStatus::Paid);
     assert_eq!(stored.lines(), draft.lines());
+
+    // Lines are compared as values: a quantity written `1.0` is the stored `1`, not a change.
+    let mut record = stored.to_record();
+    record.lines[0].quantity = rust_decimal::Decimal::new(10, 1);
+    commit(store, write(Invoice::from_record(record).unwrap())).await;
+    let stored = store.invoice(draft.id()).await.unwrap().unwrap();
+    assert_eq!(stored.lines(), draft.lines());
 }
 
 /// Stamp one `#[tokio::test]` per conformance behaviour into a store crate's tests.

@@ -5,7 +5,7 @@
 use commet_core::InvalidField;
 use commet_core::calendar::Period;
 use commet_core::ids::SubscriptionId;
-use commet_core::invoice::{Invoice, InvoiceNumber, InvoiceRecord, LineRecord};
+use commet_core::invoice::{Invoice, InvoiceNumber, InvoiceRecord, LineItem, LineRecord};
 use commet_core::money::Currency;
 use commet_core::store::EntityKind;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
@@ -145,27 +145,16 @@ pub(crate) fn lines_changed() -> crate::error::Error {
     InvalidField::new("invoice.lines", "a finalized invoice's lines cannot change").into()
 }
 
-/// True if the stored lines of `invoice` are exactly its lines (compared as stored values).
+/// True if the stored lines of `invoice` are its lines, compared as values (a quantity of `1.0`
+/// is the quantity `1`), as `MemoryStore` compares them.
 pub(crate) fn lines_unchanged(conn: &Connection, invoice: &Invoice) -> Result<bool> {
-    let mut stmt = statement(
-        conn,
-        "SELECT position, kind, description, quantity, unit_amount, amount, period_start, \
-         period_end, price FROM invoice_lines WHERE invoice = CAST(?1 AS TEXT) \
-         ORDER BY position",
-    )?;
-    let mut rows = stmt.query([invoice.id().to_string()])?;
-    let mut expected = line_values(invoice).into_iter();
-    while let Some(row) = rows.next()? {
-        let Some(line) = expected.next() else {
-            return Ok(false);
-        };
-        for (index, value) in line.iter().enumerate() {
-            if Some(row.get_ref(index)?) != codec::stored(value) {
-                return Ok(false);
-            }
-        }
-    }
-    Ok(expected.next().is_none())
+    let stored = lines(conn, &invoice.id().to_string(), invoice.currency())?;
+    Ok(stored.iter().eq(invoice
+        .lines()
+        .iter()
+        .map(LineItem::to_record)
+        .collect::<Vec<_>>()
+        .iter()))
 }
 
 /// The stored values of each line, without the invoice id: position, kind, description,
@@ -258,30 +247,37 @@ pub(crate) fn decode(row: &Row<'_>) -> Result<Header> {
 pub(crate) fn complete(conn: &Connection, header: Header) -> Result<Invoice> {
     let mut record = header.record;
     let id = record.id.to_string();
+    record.lines = lines(conn, &id, record.currency)?;
+    Invoice::from_record(record)
+        .map_err(|e| commet_core::store::StoreError::corrupt(EntityKind::Invoice, &id, e).into())
+}
+
+/// The stored lines of invoice `id`, in order.
+fn lines(conn: &Connection, id: &str, currency: Currency) -> Result<Vec<LineRecord>> {
     let mut stmt = statement(
         conn,
         "SELECT invoice, kind, description, quantity, unit_amount, amount, period_start, \
          period_end, price FROM invoice_lines WHERE invoice = CAST(?1 AS TEXT) \
          ORDER BY position",
     )?;
-    let mut rows = stmt.query([&id])?;
+    let mut rows = stmt.query([id])?;
+    let mut lines = Vec::new();
     while let Some(row) = rows.next()? {
         let columns = Columns::new(row, EntityKind::Invoice, 0);
         let quantity = columns.text(3)?;
-        record.lines.push(LineRecord {
+        lines.push(LineRecord {
             kind: columns.name(1)?,
             description: columns.get(2)?,
             quantity: quantity
                 .parse()
                 .map_err(|e| columns.corrupt(format_args!("a line's quantity: {e}")))?,
-            unit_amount: columns.unit_amount(4, record.currency)?,
-            amount: columns.money(5, record.currency)?,
+            unit_amount: columns.unit_amount(4, currency)?,
+            amount: columns.money(5, currency)?,
             period: period(&columns, 6, 7)?,
             price: columns.parse_opt(8)?,
         });
     }
-    Invoice::from_record(record)
-        .map_err(|e| commet_core::store::StoreError::corrupt(EntityKind::Invoice, &id, e).into())
+    Ok(lines)
 }
 
 /// Invoices (with their lines) read by a query selecting [`COLUMNS`].
