@@ -542,3 +542,50 @@ async fn events_carry_the_configured_organization_mode_and_version() {
     assert!(json.starts_with(r#"{"id":"evt_"#), "{json}");
     assert!(json.contains(r#""event":"customer.created","timestamp":"2024-01-01T00:00:00.000Z","organizationId":"org_acme","mode":"live","apiVersion":"2026-08-27","data":{"#), "{json}");
 }
+
+#[tokio::test]
+async fn a_trial_with_a_scheduled_cancellation_is_not_charged_for_an_upgrade() {
+    let h = Harness::new(store(), utc(2024, 1, 1));
+    let trial = h.price("trial", "50 USD", Interval::MONTHLY, 14).await;
+    let pro = h.price("pro", "90 USD", Interval::MONTHLY, 0).await;
+    let ana = h.customer(1).await;
+    let subscription = h.subscribe(ana.id(), &trial, "pm_card_visa").await;
+    assert_eq!(subscription.status(), SubscriptionStatus::Trialing);
+    h.billing
+        .subscriptions()
+        .cancel(
+            subscription.id(),
+            CancelRequest {
+                at_period_end: true,
+                comment: None,
+            },
+        )
+        .await
+        .unwrap();
+    let refused = h
+        .billing
+        .subscriptions()
+        .change_plan(subscription.id(), vec![(pro.id(), 1)])
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(BillingError::Subscription(
+                commet_core::subscription::SubscriptionError::CancellationPending { .. }
+            ))
+        ),
+        "{refused:?}"
+    );
+    assert!(h.gateway.ledger().is_empty(), "nothing was charged");
+    assert!(
+        h.invoices(ana.id()).await.is_empty(),
+        "nothing was invoiced"
+    );
+    let after = h
+        .billing
+        .subscriptions()
+        .get(subscription.id())
+        .await
+        .unwrap();
+    assert_eq!(after.subscription.status(), SubscriptionStatus::Trialing);
+}

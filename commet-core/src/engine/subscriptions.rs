@@ -776,25 +776,8 @@ impl Billing {
             )
             .into());
         };
-        // The transition is checked before anything is charged.
-        crate::subscription::transition(
-            Some(subscription.status()),
-            match subscription.state() {
-                SubscriptionState::Trialing(_) => crate::subscription::Trigger::TrialConverted,
-                _ => crate::subscription::Trigger::Upgrade,
-            },
-        )
-        .map_err(crate::subscription::SubscriptionError::from)?;
-        if let SubscriptionState::Active(active) = subscription.state()
-            && let Some(cancellation) = &active.cancellation
-        {
-            return Err(
-                crate::subscription::SubscriptionError::CancellationPending {
-                    effective_at: cancellation.effective_at,
-                }
-                .into(),
-            );
-        }
+        // Checked before anything is charged, as the decision will check it once paid.
+        subscription.check_immediate_plan_change()?;
         let invoice = upgrade.into_invoice(self.ids.next(now), subscription.customer(), id, now)?;
         let customer = self.store.get_customer(subscription.customer()).await?;
         let mut changes = ChangeSet::default();

@@ -193,6 +193,22 @@ impl Subscription {
         })
     }
 
+    /// May an immediate plan change (an upgrade, or a trial's conversion) be made now? The
+    /// checks its decision makes once the change is paid: the transition, and no cancellation
+    /// scheduled. The engine asks before charging, so it never takes money for a change the
+    /// decision would then refuse.
+    pub fn check_immediate_plan_change(&self) -> Result<(), SubscriptionError> {
+        let (trigger, cancellation) = match &self.state {
+            SubscriptionState::Trialing(trialing) => {
+                (Trigger::TrialConverted, trialing.cancellation.as_ref())
+            }
+            SubscriptionState::Active(active) => (Trigger::Upgrade, active.cancellation.as_ref()),
+            _ => (Trigger::Upgrade, None),
+        };
+        transition(Some(self.status()), trigger)?;
+        no_cancellation_pending(cancellation)
+    }
+
     /// Decide `command` at `context.now`. On error nothing changed.
     pub fn decide(
         &self,
@@ -345,10 +361,10 @@ impl Subscription {
         settlement: &'a Settlement,
         now: DateTime<Utc>,
     ) -> Result<Step<'a>, SubscriptionError> {
-        let SubscriptionState::Trialing(trialing) = &self.state else {
+        let SubscriptionState::Trialing(_) = &self.state else {
             return Err(self.unexpected());
         };
-        no_cancellation_pending(trialing.cancellation.as_ref())?;
+        self.check_immediate_plan_change()?;
         self.check_currency(change)?;
         let mut step = Step::new(period_settled(
             settled(settlement),
@@ -620,10 +636,10 @@ impl Subscription {
         settlement: &'a Settlement,
         now: DateTime<Utc>,
     ) -> Result<Step<'a>, SubscriptionError> {
-        let SubscriptionState::Active(active) = &self.state else {
+        let SubscriptionState::Active(_) = &self.state else {
             return Err(self.unexpected());
         };
-        no_cancellation_pending(active.cancellation.as_ref())?;
+        self.check_immediate_plan_change()?;
         self.check_currency(change)?;
         // Immediate: the period resets to now; any scheduled downgrade is superseded.
         let mut step = Step::new(period_settled(
