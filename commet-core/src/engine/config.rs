@@ -11,6 +11,10 @@ use crate::money::RoundingPolicy;
 use crate::subscription::AccessPolicy;
 use crate::token::SigningKey;
 
+/// The longest any configured duration (link lifetimes, idempotency, recovery grace, checkout
+/// expiry) may be: ten years.
+pub const MAX_DURATION_DAYS: i64 = 3_650;
+
 /// How long signed links stay valid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkTtls {
@@ -128,11 +132,15 @@ impl BillingConfig {
                 ));
             }
         }
+        // Bounded, so that adding one to an instant (or taking it away) can never overflow.
         let positive = |field: &str, ttl: TimeDelta| {
-            if ttl > TimeDelta::zero() {
+            if ttl > TimeDelta::zero() && ttl <= TimeDelta::days(MAX_DURATION_DAYS) {
                 Ok(())
             } else {
-                Err(InvalidField::new(field, "must be positive"))
+                Err(InvalidField::new(
+                    field,
+                    format_args!("must be positive and at most {MAX_DURATION_DAYS} days"),
+                ))
             }
         };
         positive("links.checkout", self.links.checkout)?;
@@ -147,5 +155,37 @@ impl BillingConfig {
             return Err(InvalidField::new("batch_size", "must be 1 to 10000"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> BillingConfig {
+        BillingConfig::new(
+            "org",
+            SigningKey::from_bytes(&[7; 32]).unwrap_or_else(|_| panic!()),
+        )
+    }
+
+    #[test]
+    fn durations_must_be_positive_and_bounded() {
+        assert_eq!(config().validate(), Ok(()));
+        let mut huge = config();
+        huge.idempotency_ttl = TimeDelta::MAX;
+        assert_eq!(
+            huge.validate().map_err(|e| e.field),
+            Err("idempotency_ttl".into())
+        );
+        let mut zero = config();
+        zero.links.checkout = TimeDelta::zero();
+        assert_eq!(
+            zero.validate().map_err(|e| e.field),
+            Err("links.checkout".into())
+        );
+        let mut longest = config();
+        longest.recovery_grace = TimeDelta::days(MAX_DURATION_DAYS);
+        assert_eq!(longest.validate(), Ok(()));
     }
 }

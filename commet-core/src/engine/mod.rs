@@ -57,7 +57,7 @@ use sha2::{Digest, Sha256};
 
 pub use catalog::CatalogApi;
 pub use checkout::{Checkout, CheckoutSession};
-pub use config::{BillingConfig, LinkTtls};
+pub use config::{BillingConfig, LinkTtls, MAX_DURATION_DAYS};
 pub use customers::Customers;
 pub use due::RunReport;
 pub use error::{BillingError, Result};

@@ -82,7 +82,11 @@ impl Trialing {
     /// trial is shorter than that.
     #[must_use]
     pub fn reminder_at(&self) -> DateTime<Utc> {
-        (self.trial.end() - TRIAL_REMINDER_LEAD).max(self.trial.start())
+        // Checked: a stored trial ending near the earliest instant must not panic.
+        self.trial
+            .end()
+            .checked_sub_signed(TRIAL_REMINDER_LEAD)
+            .map_or(self.trial.start(), |at| at.max(self.trial.start()))
     }
 }
 
