@@ -21,7 +21,7 @@
 //! its whole second (the sub-second part is dropped, so a change at `10:00:00.700` counts as
 //! `10:00:00`); spans measured that way add up exactly, so the credits of consecutive spans add
 //! up to the credit of their union, up to rounding. A change inside the first second of a
-//! period credits the whole period, one inside its last second credits nothing.
+//! period credits the whole period, one inside its last second credits that one second.
 //!
 //! The credit for an item is `charged x unused / whole`, where `charged` is what the item's
 //! recurring line charged for the period (its rounded amount, so a credit never exceeds what

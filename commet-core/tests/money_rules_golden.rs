@@ -328,7 +328,7 @@ fn rates_are_compared_per_unit_of_time_across_intervals() {
         direction(price("3.00 USD", PricingModel::Flat, Interval::WEEKLY)),
         Upgrade
     );
-    // 2.30 a week is 120.03 a year > 120.00; 2.29 a week is 119.49 a year.
+    // 2.30 a week is 120.01 a year (52.18 weeks) > 120.00; 2.29 a week is 119.49 a year.
     assert_eq!(
         direction(price("2.30 USD", PricingModel::Flat, Interval::WEEKLY)),
         Upgrade

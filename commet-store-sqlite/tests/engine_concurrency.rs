@@ -268,7 +268,8 @@ impl PaymentGateway for Meddler {
             clock
                 .advance(other.config().recovery_grace + TimeDelta::minutes(1))
                 .unwrap();
-            // On a thread of its own: the engine's futures are not `Send`.
+            // On a thread of its own: this charge runs inside the first engine's runtime, and a
+            // runtime cannot be blocked on from inside another.
             let report = std::thread::scope(|scope| {
                 scope
                     .spawn(|| {
