@@ -1,8 +1,9 @@
 //! # commet-core
 //!
-//! The domain and the engine of commet, an embedded billing engine for Rust services. This
-//! crate is pure: no IO crates, no wall clock (time comes from a [`clock::Clock`]), no floats
-//! near money. Stores and transports live in their own crates and depend on this one.
+//! The domain of commet, an embedded billing engine for Rust services: every business rule, and
+//! nothing else. This crate is pure: no `async`, no store, no IO crates, no wall clock (time
+//! comes from a [`clock::Clock`]), no floats near money. The engine (`commet-engine`), the
+//! stores and the transports live in their own crates and depend on this one.
 //!
 //! | module | what it holds | status |
 //! |---|---|---|
@@ -39,21 +40,17 @@ pub mod catalog;
 pub mod clock;
 pub mod customer;
 pub mod dunning;
-pub mod engine;
 pub mod event;
-pub mod gateway;
-pub mod idempotency;
+#[cfg(feature = "fixtures")]
+pub mod fixtures;
 pub mod ids;
 pub mod invoice;
 pub mod money;
 pub mod payment;
 pub mod proration;
-pub mod store;
 pub mod subscription;
-#[cfg(feature = "testkit")]
-pub mod testkit;
 pub mod token;
-mod validation;
+pub mod validation;
 
 #[doc(hidden)]
 pub mod __fuzz;
@@ -61,8 +58,3 @@ pub mod __fuzz;
 pub use validation::{
     InvalidField, MAX_METADATA_ENTRIES, MAX_METADATA_KEY_CHARS, MAX_METADATA_VALUE_CHARS,
 };
-
-/// The README's Rust examples, compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;

@@ -44,7 +44,7 @@ pub(crate) fn excerpt(input: &str) -> String {
 }
 
 /// Check a free-text field: trimmed non-empty (if `required`) and at most `max_chars` long.
-pub(crate) fn check_text(
+pub fn check_text(
     field: &str,
     value: &str,
     required: bool,

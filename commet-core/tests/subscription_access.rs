@@ -2,10 +2,10 @@
 #![allow(clippy::unwrap_used)]
 
 use commet_core::dunning::{Exhaustion, InvoiceOnExhaustion, SubscriptionOnExhaustion};
+use commet_core::fixtures::{Catalog, utc};
 use commet_core::subscription::{
     Access, AccessPolicy, AccessReason, Command, PastDueAccess, access,
 };
-use commet_core::testkit::fixtures::{Catalog, utc};
 
 const GRACE: AccessPolicy = AccessPolicy {
     past_due: PastDueAccess::DuringDunning,

@@ -13,12 +13,12 @@ use commet_core::dunning::{
     DunningStep, Exhaustion, InvoiceOnExhaustion, SubscriptionOnExhaustion,
 };
 use commet_core::event::{Event, EventKind};
+use commet_core::fixtures::{Catalog, assert_events_round_trip};
 use commet_core::subscription::{
     AdminUpdate, ChargeOutcome, CheckoutCompletion, Command, OpenInvoicePolicy, PaymentFailure,
     ScheduledCancellation, Settlement, Subscription, SubscriptionError, SubscriptionState,
     SubscriptionStatus, Trigger, transition,
 };
-use commet_core::testkit::fixtures::{Catalog, assert_events_round_trip};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 

@@ -13,12 +13,12 @@ use commet_core::dunning::{
     DunningStep, Exhaustion, InvoiceOnExhaustion, SubscriptionOnExhaustion,
 };
 use commet_core::event::{Event, EventKind};
+use commet_core::fixtures::{Catalog, assert_events_round_trip, utc};
 use commet_core::subscription::{
     AdminUpdate, CancelReason, ChargeOutcome, CheckoutCompletion, Command, OpenInvoicePolicy,
     PaymentFailure, Settlement, Subscription, SubscriptionError, SubscriptionState,
     SubscriptionStatus, Trigger, transition,
 };
-use commet_core::testkit::fixtures::{Catalog, assert_events_round_trip, utc};
 
 /// One example per row: a subscription, a command and the instant to run it.
 type Case = (Subscription, Command, DateTime<Utc>);

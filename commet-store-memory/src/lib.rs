@@ -6,14 +6,14 @@
 //! pagination) and passes the same conformance suite. Nothing survives the process.
 //!
 //! ```
-//! use commet_core::store::{PageRequest, Store};
+//! use commet_engine::store::{PageRequest, Store};
 //! use commet_store_memory::MemoryStore;
 //!
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! let store = MemoryStore::new();
 //! assert!(store.customers(PageRequest::first(10)).await?.items.is_empty());
 //! assert_eq!(store.next_due_at().await?, None);
-//! # Ok::<(), commet_core::store::StoreError>(())
+//! # Ok::<(), commet_engine::store::StoreError>(())
 //! # }).unwrap();
 //! ```
 
@@ -26,15 +26,15 @@ use commet_core::InvalidField;
 use commet_core::catalog::{Plan, Price};
 use commet_core::customer::Customer;
 use commet_core::event::Envelope;
-use commet_core::idempotency::IdempotencyRecord;
 use commet_core::ids::{CustomerId, EventId, InvoiceId, PlanId, PriceId, SubscriptionId, TypedId};
 use commet_core::invoice::{Invoice, InvoiceKind, InvoiceStatus, NumberSeries};
 use commet_core::payment::{PaymentAttempt, PaymentAttemptId};
-use commet_core::store::{
+use commet_core::subscription::Subscription;
+use commet_engine::idempotency::IdempotencyRecord;
+use commet_engine::store::{
     ChangeSet, CommitReceipt, Cursor, EntityKind, InvoiceQuery, InvoiceWrite, Page, PageRequest,
     Put, Result, Store, StoreError, StoredEvent, SubscriptionQuery, Versioned,
 };
-use commet_core::subscription::Subscription;
 
 /// The in-memory store. Cheap to create; share it behind an `Arc`.
 #[derive(Debug, Default)]

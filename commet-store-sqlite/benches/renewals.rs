@@ -51,14 +51,14 @@ use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use commet_core::clock::TestClock;
-use commet_core::engine::{Billing, BillingConfig};
 use commet_core::event::Envelope;
 use commet_core::invoice::Invoice;
 use commet_core::payment::{AttemptStatus, PaymentAttempt};
-use commet_core::store::{InvoiceQuery, PageRequest, Store, SubscriptionQuery};
 use commet_core::subscription::Subscription;
-use commet_core::testkit::gateway::FakeGateway;
 use commet_core::token::SigningKey;
+use commet_engine::store::{InvoiceQuery, PageRequest, Store, SubscriptionQuery};
+use commet_engine::testkit::gateway::FakeGateway;
+use commet_engine::{Billing, BillingConfig};
 use commet_store_memory::MemoryStore;
 use commet_store_sqlite::SqliteStore;
 use divan::Bencher;
@@ -188,7 +188,7 @@ fn renewals() -> &'static [Renewal] {
         renew_all(&rt, billing, n);
         rt.block_on(async {
             let mut subscriptions = BTreeMap::new();
-            let mut request = PageRequest::first(commet_core::store::MAX_PAGE);
+            let mut request = PageRequest::first(commet_engine::store::MAX_PAGE);
             loop {
                 let page = store
                     .subscriptions(SubscriptionQuery::default(), request.clone())
@@ -201,7 +201,7 @@ fn renewals() -> &'static [Renewal] {
                 }
             }
             let mut invoices = Vec::new();
-            let mut request = PageRequest::first(commet_core::store::MAX_PAGE);
+            let mut request = PageRequest::first(commet_engine::store::MAX_PAGE);
             loop {
                 let page = store
                     .invoices(InvoiceQuery::default(), request.clone())

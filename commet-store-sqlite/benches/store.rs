@@ -23,10 +23,10 @@
 
 use std::cell::RefCell;
 
+use commet_core::fixtures::{Catalog, utc};
 use commet_core::invoice::{Invoice, NumberSeries};
-use commet_core::store::{ChangeSet, InvoiceWrite, Put, Store};
 use commet_core::subscription::{ChargeOutcome, Command, Subscription};
-use commet_core::testkit::fixtures::{Catalog, utc};
+use commet_engine::store::{ChangeSet, InvoiceWrite, Put, Store};
 use commet_store_memory::MemoryStore;
 use commet_store_sqlite::SqliteStore;
 use divan::Bencher;

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use commet_core::InvalidField;
 use commet_core::money::{Currency, Money, UnitAmount};
-use commet_core::store::{EntityKind, StoreError};
+use commet_engine::store::{EntityKind, StoreError};
 use rusqlite::Row;
 use rusqlite::types::{FromSql, ToSqlOutput, Value, ValueRef};
 use serde::Serialize;

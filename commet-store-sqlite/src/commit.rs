@@ -16,9 +16,9 @@ use commet_core::InvalidField;
 use commet_core::catalog::{Plan, Price};
 use commet_core::customer::Customer;
 use commet_core::event::Envelope;
-use commet_core::idempotency::IdempotencyRecord;
 use commet_core::invoice::{InvoiceKind, NumberSeries};
-use commet_core::store::{
+use commet_engine::idempotency::IdempotencyRecord;
+use commet_engine::store::{
     ChangeSet, CommitReceipt, EntityKind, ExpectedVersion, InvoiceWrite, Put, StoreError, Versioned,
 };
 use rusqlite::{Connection, TransactionBehavior};

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use commet_core::store::StoreError;
+use commet_engine::store::StoreError;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::error::Result;

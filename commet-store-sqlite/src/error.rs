@@ -8,7 +8,7 @@
 //! the mapped constraint error only when that check finds nothing (`crate::commit`).
 
 use commet_core::InvalidField;
-use commet_core::store::{EntityKind, StoreError};
+use commet_engine::store::{EntityKind, StoreError};
 use rusqlite::ErrorCode;
 
 /// What can go wrong inside the store.

@@ -8,7 +8,7 @@
 //! differential test that runs random operation sequences against it and `MemoryStore`.
 //!
 //! ```
-//! use commet_core::store::{PageRequest, Store};
+//! use commet_engine::store::{PageRequest, Store};
 //! use commet_store_sqlite::SqliteStore;
 //!
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -19,7 +19,7 @@
 //!
 //! let scratch = SqliteStore::in_memory().await?; // private to this value, gone on drop
 //! assert_eq!(scratch.next_due_at().await?, None);
-//! # Ok::<(), commet_core::store::StoreError>(())
+//! # Ok::<(), commet_engine::store::StoreError>(())
 //! # }).unwrap();
 //! ```
 //!
@@ -141,15 +141,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use commet_core::catalog::{Plan, Price};
 use commet_core::customer::Customer;
-use commet_core::idempotency::IdempotencyRecord;
 use commet_core::ids::{CustomerId, InvoiceId, PlanId, PriceId, SubscriptionId};
 use commet_core::invoice::{Invoice, NumberSeries};
 use commet_core::payment::PaymentAttempt;
-use commet_core::store::{
+use commet_core::subscription::Subscription;
+use commet_engine::idempotency::IdempotencyRecord;
+use commet_engine::store::{
     ChangeSet, CommitReceipt, InvoiceQuery, Page, PageRequest, Result, Store, StoredEvent,
     SubscriptionQuery,
 };
-use commet_core::subscription::Subscription;
 
 pub use connection::{Durability, SqliteOptions};
 pub use migrations::SCHEMA_VERSION;

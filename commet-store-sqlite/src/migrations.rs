@@ -9,7 +9,7 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 use crate::error::Result;
-use commet_core::store::StoreError;
+use commet_engine::store::StoreError;
 
 /// The schema version this crate reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;

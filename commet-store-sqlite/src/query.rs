@@ -9,10 +9,10 @@ use commet_core::customer::Customer;
 use commet_core::ids::{InvoiceId, PlanId, SubscriptionId, TypedId};
 use commet_core::invoice::{Invoice, NumberSeries};
 use commet_core::payment::PaymentAttempt;
-use commet_core::store::{
+use commet_core::subscription::Subscription;
+use commet_engine::store::{
     Cursor, EntityKind, InvoiceQuery, Page, PageRequest, StoreError, SubscriptionQuery,
 };
-use commet_core::subscription::Subscription;
 use rusqlite::types::Value;
 use rusqlite::{Connection, params, params_from_iter};
 

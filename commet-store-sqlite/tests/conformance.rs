@@ -9,14 +9,14 @@ mod common;
 
 use std::sync::Arc;
 
-use commet_core::store::Store;
+use commet_engine::store::Store;
 use commet_store_sqlite::SqliteStore;
 
-commet_core::store_conformance_tests!(|| async {
+commet_engine::store_conformance_tests!(|| async {
     Arc::new(common::TempFileStore::new().await) as Arc<dyn Store>
 });
 
-commet_core::engine_scenario_tests!(|| async {
+commet_engine::engine_scenario_tests!(|| async {
     Arc::new(common::TempFileStore::new().await) as Arc<dyn Store>
 });
 
@@ -24,7 +24,7 @@ commet_core::engine_scenario_tests!(|| async {
 mod two_connections {
     use super::*;
 
-    commet_core::store_conformance_tests!(|| async {
+    commet_engine::store_conformance_tests!(|| async {
         Arc::new(common::TempFileStore::shared(2).await) as Arc<dyn Store>
     });
 }
@@ -33,7 +33,7 @@ mod two_connections {
 mod in_memory {
     use super::*;
 
-    commet_core::store_conformance_tests!(|| async {
+    commet_engine::store_conformance_tests!(|| async {
         Arc::new(SqliteStore::in_memory().await.expect("the store opens")) as Arc<dyn Store>
     });
 }

@@ -4,10 +4,10 @@
 // Test code: a panic is how a check fails.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use commet_core::store::{
+use commet_core::fixtures::{Catalog, utc};
+use commet_engine::store::{
     ChangeSet, EntityKind, InvoiceWrite, PageRequest, Put, Store, StoreError,
 };
-use commet_core::testkit::fixtures::{Catalog, utc};
 use commet_store_sqlite::SqliteStore;
 
 /// Store a customer, an active subscription and its invoice; corrupt them one SQL statement at

@@ -24,21 +24,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, TimeDelta, Utc};
 use commet_core::catalog::Plan;
 use commet_core::event::{Envelope, Event};
+use commet_core::fixtures::{Catalog, utc};
 use commet_core::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
 use commet_core::invoice::{
     Invoice, InvoiceKind, InvoiceStatus, LineItem, LineKind, NewInvoice, NewLineItem, NumberSeries,
 };
 use commet_core::money::{Currency, Money, RoundingPolicy};
 use commet_core::payment::AttemptStatus;
-use commet_core::store::{
-    ChangeSet, CommitReceipt, Cursor, ExpectedVersion, InvoiceQuery, InvoiceWrite, PageRequest,
-    Put, Store, StoreError, SubscriptionQuery, Versioned,
-};
 use commet_core::subscription::{
     ChargeOutcome, CheckoutCompletion, Command, Subscription, SubscriptionRecord,
     SubscriptionStatus,
 };
-use commet_core::testkit::fixtures::{Catalog, utc};
+use commet_engine::store::{
+    ChangeSet, CommitReceipt, Cursor, ExpectedVersion, InvoiceQuery, InvoiceWrite, PageRequest,
+    Put, Store, StoreError, SubscriptionQuery, Versioned,
+};
 use commet_store_memory::MemoryStore;
 use commet_store_sqlite::SqliteStore;
 use proptest::prelude::*;
@@ -869,7 +869,10 @@ impl World {
                     .await;
             }
             Op::Idempotency { key, twice } => {
-                let record = Catalog::idempotency(&format!("key-{}", key % 4), now);
+                let record = commet_engine::testkit::conformance::idempotency_record(
+                    &format!("key-{}", key % 4),
+                    now,
+                );
                 let mut records = vec![record.clone()];
                 if twice {
                     records.push(record);

@@ -25,7 +25,7 @@ use chrono::{TimeDelta, TimeZone, Utc};
 use commet_core::customer::{Customer, CustomerDetails};
 use commet_core::event::{DEFAULT_API_VERSION, Envelope, Event, Mode};
 use commet_core::ids::{CustomerId, IdGenerator};
-use commet_core::store::{ChangeSet, PageRequest, Put, Store, StoreError};
+use commet_engine::store::{ChangeSet, PageRequest, Put, Store, StoreError};
 use commet_store_sqlite::{SCHEMA_VERSION, SqliteStore};
 
 const WRITER: &str = "COMMET_DURABILITY_WRITER";

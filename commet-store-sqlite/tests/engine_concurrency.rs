@@ -34,14 +34,14 @@ use async_trait::async_trait;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use commet_core::clock::TestClock;
-use commet_core::engine::{Billing, BillingConfig, RunReport};
 use commet_core::event::EventKind;
-use commet_core::gateway::{ChargeRequest, GatewayError, PaymentGateway, PaymentOutcome};
 use commet_core::invoice::InvoiceStatus;
-use commet_core::store::Store;
 use commet_core::subscription::{CancelReason, SubscriptionState, SubscriptionStatus};
-use commet_core::testkit::gateway::FakeGateway;
 use commet_core::token::SigningKey;
+use commet_engine::gateway::{ChargeRequest, GatewayError, PaymentGateway, PaymentOutcome};
+use commet_engine::store::Store;
+use commet_engine::testkit::gateway::FakeGateway;
+use commet_engine::{Billing, BillingConfig, RunReport};
 use commet_store_sqlite::SqliteStore;
 use engine_support::{Population, SqliteGateway, audit};
 

@@ -39,11 +39,11 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use commet_core::clock::{Clock, TestClock};
-use commet_core::engine::{Billing, BillingConfig};
 use commet_core::invoice::InvoiceStatus;
-use commet_core::store::Store;
 use commet_core::subscription::{CancelReason, SubscriptionState, SubscriptionStatus};
 use commet_core::token::SigningKey;
+use commet_engine::store::Store;
+use commet_engine::{Billing, BillingConfig};
 use commet_store_sqlite::SqliteStore;
 use engine_support::{Population, Random, SqliteGateway, audit};
 

@@ -1,4 +1,4 @@
-//! Engine parity: every scenario of `commet_core::testkit::scenarios`, run on `MemoryStore` and
+//! Engine parity: every scenario of `commet_engine::testkit::scenarios`, run on `MemoryStore` and
 //! on `SqliteStore` (a file), produces the same [`Transcript`] byte for byte: every invoice and
 //! every event envelope as JSON. The scenarios' `Harness` uses seeded ids, a fixed signing key
 //! and a test clock, so nothing but the store differs between the two runs.
@@ -15,8 +15,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use commet_core::store::{InvoiceQuery, PageRequest, Store, SubscriptionQuery};
-use commet_core::testkit::scenarios::{self, Transcript};
+use commet_engine::store::{InvoiceQuery, PageRequest, Store, SubscriptionQuery};
+use commet_engine::testkit::scenarios::{self, Transcript};
 use commet_store_memory::MemoryStore;
 
 type Scenario = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = Transcript>>>;

@@ -21,13 +21,13 @@ use commet_core::calendar::Interval;
 use commet_core::catalog::{NewPlan, NewPrice, Price, PricingModel};
 use commet_core::clock::TestClock;
 use commet_core::customer::CustomerDetails;
-use commet_core::engine::{Billing, BillingConfig, ChangeResult, CreateSubscription};
 use commet_core::event::EventKind;
+use commet_core::fixtures::utc;
 use commet_core::ids::SubscriptionId;
 use commet_core::subscription::SubscriptionStatus;
-use commet_core::testkit::fixtures::utc;
-use commet_core::testkit::gateway::FakeGateway;
 use commet_core::token::SigningKey;
+use commet_engine::testkit::gateway::FakeGateway;
+use commet_engine::{Billing, BillingConfig, ChangeResult, CreateSubscription};
 use commet_store_sqlite::SqliteStore;
 
 fn engine(store: SqliteStore, clock: &TestClock) -> Billing {

@@ -4,8 +4,8 @@
 // Test code: a panic is how a check fails.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use commet_core::store::{ChangeSet, Put, Store, StoreError};
-use commet_core::testkit::fixtures::{Catalog, utc};
+use commet_core::fixtures::{Catalog, utc};
+use commet_engine::store::{ChangeSet, Put, Store, StoreError};
 use commet_store_sqlite::{Durability, SCHEMA_VERSION, SqliteOptions, SqliteStore};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -404,7 +404,8 @@ pub(super) fn build(
 }
 
 /// `invoice.created` / `invoice.voided` data for an invoice of `customer`.
-pub(crate) fn invoice_data(
+#[must_use]
+pub fn invoice_data(
     invoice: &InvoiceSummary,
     customer: crate::ids::CustomerId,
     subscription: Option<crate::ids::SubscriptionId>,

@@ -66,7 +66,7 @@ pub use command::{
     NewSubscription, PlanChange, Settlement,
 };
 pub use decide::{Context, Decision, InvoiceAction, SubscriptionError};
-pub(crate) use events::invoice_data as invoice_event_data;
+pub use events::invoice_data as invoice_event_data;
 pub use item::{MAX_ITEMS, MAX_QUANTITY, PricedItems, SubscriptionItem};
 pub use state::{
     Active, CancelReason, Canceled, Dunning, PaidPeriod, PastDue, Paused, PaymentFailure,

@@ -2,7 +2,7 @@
 
 use commet_core::money::Currency;
 use commet_core::payment::{AttemptStatus, PaymentAttempt};
-use commet_core::store::EntityKind;
+use commet_engine::store::EntityKind;
 use rusqlite::{Connection, Row, params_from_iter};
 
 use super::{execute, scalar, statement};

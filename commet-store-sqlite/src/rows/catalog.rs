@@ -3,7 +3,7 @@
 use commet_core::calendar::Interval;
 use commet_core::catalog::{NewPlan, NewPrice, Plan, Price};
 use commet_core::money::Currency;
-use commet_core::store::EntityKind;
+use commet_engine::store::EntityKind;
 use rusqlite::{Connection, Row, params};
 
 use super::{execute, scalar, statement};

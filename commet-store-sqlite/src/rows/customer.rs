@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use commet_core::customer::{Customer, CustomerDetails, CustomerRecord};
 use commet_core::money::Currency;
-use commet_core::store::EntityKind;
+use commet_engine::store::EntityKind;
 use rusqlite::{Connection, Row, params_from_iter};
 
 use super::{execute, scalar, statement};

@@ -2,13 +2,13 @@
 //! the exact JSON a webhook delivers, with its id, kind and timestamp also as columns.
 
 use commet_core::event::Envelope;
-use commet_core::store::{EntityKind, StoredEvent};
+use commet_engine::store::{EntityKind, StoredEvent};
 use rusqlite::{Connection, params};
 
 use super::{scalar, statement};
 use crate::codec::{Columns, micros};
 use crate::error::{Error, Result};
-use commet_core::store::StoreError;
+use commet_engine::store::StoreError;
 
 /// True if an event has this id.
 pub(crate) fn exists(conn: &Connection, id: &str) -> Result<bool> {

@@ -1,8 +1,8 @@
 //! `idempotency_records`: one row per key; an expired key is reused by replacing its row.
 
 use chrono::{DateTime, Utc};
-use commet_core::idempotency::IdempotencyRecord;
-use commet_core::store::EntityKind;
+use commet_engine::idempotency::IdempotencyRecord;
+use commet_engine::store::EntityKind;
 use rusqlite::{Connection, params};
 
 use super::{execute, scalar, statement};

@@ -7,7 +7,7 @@ use commet_core::calendar::Period;
 use commet_core::ids::SubscriptionId;
 use commet_core::invoice::{Invoice, InvoiceNumber, InvoiceRecord, LineItem, LineRecord};
 use commet_core::money::Currency;
-use commet_core::store::EntityKind;
+use commet_engine::store::EntityKind;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::{execute, scalar, statement};
@@ -249,7 +249,7 @@ pub(crate) fn complete(conn: &Connection, header: Header) -> Result<Invoice> {
     let id = record.id.to_string();
     record.lines = lines(conn, &id, record.currency)?;
     Invoice::from_record(record)
-        .map_err(|e| commet_core::store::StoreError::corrupt(EntityKind::Invoice, &id, e).into())
+        .map_err(|e| commet_engine::store::StoreError::corrupt(EntityKind::Invoice, &id, e).into())
 }
 
 /// The stored lines of invoice `id`, in order.

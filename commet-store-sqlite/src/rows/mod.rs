@@ -55,9 +55,9 @@ pub(crate) mod tests {
     use std::collections::BTreeSet;
     use std::sync::{Arc, Mutex, PoisonError};
 
-    use commet_core::store::{InvoiceQuery, PageRequest, Store, SubscriptionQuery};
     use commet_core::subscription::SubscriptionStatus;
-    use commet_core::testkit::scenarios;
+    use commet_engine::store::{InvoiceQuery, PageRequest, Store, SubscriptionQuery};
+    use commet_engine::testkit::scenarios;
     use rusqlite::StatementStatus;
 
     use crate::SqliteStore;

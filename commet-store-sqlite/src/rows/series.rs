@@ -1,7 +1,7 @@
 //! `number_series`: one row per prefix, holding the next value to hand out.
 
 use commet_core::invoice::NumberSeries;
-use commet_core::store::EntityKind;
+use commet_engine::store::EntityKind;
 use rusqlite::{Connection, params};
 
 use super::{execute, statement};

@@ -2,8 +2,8 @@
 //! the items and the status-specific state as JSON text.
 
 use commet_core::calendar::Interval;
-use commet_core::store::EntityKind;
 use commet_core::subscription::{Subscription, SubscriptionRecord, SubscriptionStatus};
+use commet_engine::store::EntityKind;
 use rusqlite::{Connection, Row, params_from_iter};
 
 use super::{execute, scalar, statement};

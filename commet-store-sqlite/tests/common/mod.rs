@@ -4,15 +4,15 @@
 use chrono::{DateTime, Utc};
 use commet_core::catalog::{Plan, Price};
 use commet_core::customer::Customer;
-use commet_core::idempotency::IdempotencyRecord;
 use commet_core::ids::{CustomerId, InvoiceId, PlanId, PriceId, SubscriptionId};
 use commet_core::invoice::{Invoice, NumberSeries};
 use commet_core::payment::PaymentAttempt;
-use commet_core::store::{
+use commet_core::subscription::Subscription;
+use commet_engine::idempotency::IdempotencyRecord;
+use commet_engine::store::{
     ChangeSet, CommitReceipt, InvoiceQuery, Page, PageRequest, Result, Store, StoredEvent,
     SubscriptionQuery,
 };
-use commet_core::subscription::Subscription;
 use commet_store_sqlite::SqliteStore;
 use std::sync::atomic::{AtomicUsize, Ordering};
 

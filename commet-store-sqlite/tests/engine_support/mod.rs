@@ -29,16 +29,16 @@ use commet_core::catalog::{NewPlan, NewPrice, Plan, Price, PricingModel};
 use commet_core::customer::{Customer, CustomerDetails};
 use commet_core::dunning::classify;
 use commet_core::event::{DEFAULT_API_VERSION, Envelope, Mode};
-use commet_core::gateway::{ChargeRequest, GatewayError, PaymentGateway, PaymentOutcome};
 use commet_core::ids::{IdGenerator, SubscriptionId};
 use commet_core::invoice::{Invoice, InvoiceKind, InvoiceStatus};
 use commet_core::payment::{AttemptStatus, PaymentAttempt};
-use commet_core::store::{ChangeSet, InvoiceQuery, PageRequest, Put, Store, SubscriptionQuery};
 use commet_core::subscription::{
     AdminUpdate, CheckoutOffer, Command, Context, NewSubscription, PricedItems, Subscription,
     SubscriptionStatus,
 };
 use commet_core::token::SignedUrl;
+use commet_engine::gateway::{ChargeRequest, GatewayError, PaymentGateway, PaymentOutcome};
+use commet_engine::store::{ChangeSet, InvoiceQuery, PageRequest, Put, Store, SubscriptionQuery};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 /// The organization id of the events these tests write.
@@ -602,7 +602,7 @@ impl Audit {
 
 async fn all_invoices(store: &dyn Store) -> Vec<Invoice> {
     let mut all = Vec::new();
-    let mut request = PageRequest::first(commet_core::store::MAX_PAGE);
+    let mut request = PageRequest::first(commet_engine::store::MAX_PAGE);
     loop {
         let page = store
             .invoices(InvoiceQuery::default(), request.clone())
@@ -618,7 +618,7 @@ async fn all_invoices(store: &dyn Store) -> Vec<Invoice> {
 
 async fn all_subscriptions(store: &dyn Store) -> Vec<Subscription> {
     let mut all = Vec::new();
-    let mut request = PageRequest::first(commet_core::store::MAX_PAGE);
+    let mut request = PageRequest::first(commet_engine::store::MAX_PAGE);
     loop {
         let page = store
             .subscriptions(SubscriptionQuery::default(), request.clone())

@@ -3,11 +3,11 @@
 use serde::Serialize;
 
 use super::{Billing, BillingError, Result};
-use crate::event::Event;
-use crate::ids::InvoiceId;
-use crate::invoice::Invoice;
 use crate::store::{ChangeSet, InvoiceQuery, InvoiceWrite, Page, PageRequest, StoreExt};
-use crate::subscription::{Command, InvoiceSummary, SubscriptionState};
+use commet_core::event::Event;
+use commet_core::ids::InvoiceId;
+use commet_core::invoice::Invoice;
+use commet_core::subscription::{Command, InvoiceSummary, SubscriptionState};
 
 /// Invoices. From [`Billing::invoices`].
 #[derive(Debug, Clone, Copy)]
@@ -91,7 +91,7 @@ impl<'a> Invoices<'a> {
                     if let SubscriptionState::PastDue(past_due) = subscription.state()
                         && past_due.dunning.invoice == id
                     {
-                        return Err(crate::InvalidField::new(
+                        return Err(commet_core::InvalidField::new(
                             "invoice",
                             format_args!(
                                 "is being collected for the past-due subscription {subscription_id}: \
@@ -110,7 +110,7 @@ impl<'a> Invoices<'a> {
                 }
                 let summary = InvoiceSummary::of(&invoice, None)?;
                 changes.events.push(billing.envelope(
-                    Event::InvoiceVoided(crate::subscription::invoice_event_data(
+                    Event::InvoiceVoided(commet_core::subscription::invoice_event_data(
                         &summary,
                         invoice.customer(),
                         invoice.subscription(),

@@ -5,23 +5,23 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::ExpectedVersion;
-use crate::InvalidField;
+use commet_core::InvalidField;
 
 /// The kinds of things a store keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EntityKind {
-    /// [`Customer`](crate::customer::Customer).
+    /// [`Customer`](commet_core::customer::Customer).
     Customer,
-    /// [`Plan`](crate::catalog::Plan).
+    /// [`Plan`](commet_core::catalog::Plan).
     Plan,
-    /// [`Price`](crate::catalog::Price).
+    /// [`Price`](commet_core::catalog::Price).
     Price,
-    /// [`Subscription`](crate::subscription::Subscription).
+    /// [`Subscription`](commet_core::subscription::Subscription).
     Subscription,
-    /// [`Invoice`](crate::invoice::Invoice).
+    /// [`Invoice`](commet_core::invoice::Invoice).
     Invoice,
-    /// [`PaymentAttempt`](crate::payment::PaymentAttempt).
+    /// [`PaymentAttempt`](commet_core::payment::PaymentAttempt).
     PaymentAttempt,
     /// An event in the outbox.
     Event,

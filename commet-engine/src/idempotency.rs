@@ -9,8 +9,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::InvalidField;
-use crate::validation::check_text;
+use commet_core::InvalidField;
+use commet_core::validation::check_text;
 
 /// The first result of a request made with an idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

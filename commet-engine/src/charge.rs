@@ -16,21 +16,21 @@
 use chrono::{DateTime, Utc};
 
 use super::{Billing, BillingError, Result};
-use crate::catalog::Price;
-use crate::customer::Customer;
-use crate::dunning::{DeclineClass, DunningStep, FailureHistory};
-use crate::event::Event;
-use crate::event::payload::PaymentReceivedData;
 use crate::gateway::{ChargeRequest, GatewayError, PaymentOutcome};
-use crate::invoice::{Invoice, InvoiceStatus, LineKind};
-use crate::payment::{AttemptStatus, ChargePurpose, PaymentAttempt};
 use crate::store::{ChangeSet, EntityKind, InvoiceWrite, Put, StoreExt};
-use crate::subscription::SubscriptionError as Refused;
-use crate::subscription::{
+use commet_core::catalog::Price;
+use commet_core::customer::Customer;
+use commet_core::dunning::{DeclineClass, DunningStep, FailureHistory};
+use commet_core::event::Event;
+use commet_core::event::payload::PaymentReceivedData;
+use commet_core::invoice::{Invoice, InvoiceStatus, LineKind};
+use commet_core::payment::{AttemptStatus, ChargePurpose, PaymentAttempt};
+use commet_core::subscription::SubscriptionError as Refused;
+use commet_core::subscription::{
     ChargeOutcome, Command, FailedCharge, InvoiceAction, InvoiceSummary, PaymentFailure,
     PlanChange, PricedItems, Settlement, Subscription, SubscriptionState,
 };
-use crate::token::Purpose;
+use commet_core::token::Purpose;
 
 /// The code of the decline recorded when the customer has no payment method on file.
 pub(super) const NO_PAYMENT_METHOD: &str = "payment_method_missing";
@@ -120,7 +120,7 @@ impl Billing {
     pub(super) async fn customer_view(
         &self,
         changes: &ChangeSet,
-        id: crate::ids::CustomerId,
+        id: commet_core::ids::CustomerId,
     ) -> Result<Customer> {
         match changes.customers.iter().find(|put| put.value.id() == id) {
             Some(put) => Ok(put.value.clone()),
@@ -159,7 +159,7 @@ impl Billing {
             .totals()
             .credit_issued()
             .checked_sub(invoice.credit_applied())
-            .map_err(crate::invoice::InvoiceError::from)?;
+            .map_err(commet_core::invoice::InvoiceError::from)?;
         if !change.is_zero() {
             self.customer_in(changes, invoice.customer())
                 .await?
@@ -516,7 +516,7 @@ impl Billing {
     pub(super) async fn customer_in<'c>(
         &self,
         changes: &'c mut ChangeSet,
-        id: crate::ids::CustomerId,
+        id: commet_core::ids::CustomerId,
     ) -> Result<&'c mut Customer> {
         let index = match changes.customers.iter().position(|p| p.value.id() == id) {
             Some(index) => index,
@@ -538,7 +538,7 @@ impl Billing {
     pub(super) async fn invoice_in<'c>(
         &self,
         changes: &'c mut ChangeSet,
-        id: crate::ids::InvoiceId,
+        id: commet_core::ids::InvoiceId,
     ) -> Result<&'c mut Invoice> {
         if !changes.invoices.iter().any(|w| w.put.value.id() == id) {
             let invoice = self.store.get_invoice(id).await?;
@@ -561,7 +561,7 @@ impl Billing {
         let settlement = Settlement::Invoice(summary.clone());
         let command = match purpose {
             ChargePurpose::Checkout => {
-                Command::CompleteCheckout(crate::subscription::CheckoutCompletion::Paid {
+                Command::CompleteCheckout(commet_core::subscription::CheckoutCompletion::Paid {
                     invoice: summary,
                 })
             }
@@ -723,7 +723,7 @@ impl Billing {
                             .adjust_credit(returned, now)?;
                     }
                     changes.events.push(self.envelope(
-                        Event::InvoiceVoided(crate::subscription::invoice_event_data(
+                        Event::InvoiceVoided(commet_core::subscription::invoice_event_data(
                             &summary,
                             subscription.customer(),
                             Some(subscription.id()),
@@ -756,7 +756,7 @@ impl Billing {
             let quantity = Some(line.quantity())
                 .filter(|q| q.fract().is_zero())
                 .and_then(|q| u32::try_from(q).ok())
-                .ok_or_else(|| crate::InvalidField::new("quantity", "is not a seat count"))?;
+                .ok_or_else(|| commet_core::InvalidField::new("quantity", "is not a seat count"))?;
             items.push((self.price(price).await?, quantity));
         }
         Ok(PricedItems::new(&items)?)
@@ -787,7 +787,7 @@ impl Billing {
 }
 
 /// The invoice with `id` in a change set.
-fn invoice_in(changes: &mut ChangeSet, id: crate::ids::InvoiceId) -> Result<&mut Invoice> {
+fn invoice_in(changes: &mut ChangeSet, id: commet_core::ids::InvoiceId) -> Result<&mut Invoice> {
     changes
         .invoices
         .iter_mut()

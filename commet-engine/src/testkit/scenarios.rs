@@ -9,23 +9,23 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::fixtures::utc;
 use super::gateway::{Behaviour, FakeGateway};
-use crate::calendar::Interval;
-use crate::catalog::{NewPlan, NewPrice, Price, PricingModel};
-use crate::clock::TestClock;
-use crate::customer::{Customer, CustomerDetails};
-use crate::engine::{
+use crate::store::{InvoiceQuery, PageRequest, Store, StoredEvent};
+use crate::{
     Billing, BillingConfig, CancelRequest, ChangeResult, CreateSubscription, SubscriptionView,
 };
-use crate::event::EventKind;
-use crate::ids::{CustomerId, IdGenerator};
-use crate::invoice::{Invoice, InvoiceKind, InvoiceStatus, LineKind};
-use crate::store::{InvoiceQuery, PageRequest, Store, StoredEvent};
-use crate::subscription::{
+use commet_core::calendar::Interval;
+use commet_core::catalog::{NewPlan, NewPrice, Price, PricingModel};
+use commet_core::clock::TestClock;
+use commet_core::customer::{Customer, CustomerDetails};
+use commet_core::event::EventKind;
+use commet_core::fixtures::utc;
+use commet_core::ids::{CustomerId, IdGenerator};
+use commet_core::invoice::{Invoice, InvoiceKind, InvoiceStatus, LineKind};
+use commet_core::subscription::{
     AdminUpdate, CancelReason, Subscription, SubscriptionState, SubscriptionStatus,
 };
-use crate::token::SigningKey;
+use commet_core::token::SigningKey;
 
 /// Everything a scenario produced: every invoice (oldest first) and every event, as JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -277,7 +277,7 @@ pub async fn jan_31_anchor_renews_on_feb_29_mar_31_apr_30(store: Arc<dyn Store>)
     );
     let numbers: Vec<&str> = invoices
         .iter()
-        .filter_map(|i| i.number().map(crate::invoice::InvoiceNumber::as_str))
+        .filter_map(|i| i.number().map(commet_core::invoice::InvoiceNumber::as_str))
         .collect();
     assert_eq!(
         numbers,
@@ -353,7 +353,7 @@ pub async fn upgrade_mid_period_prorates_to_the_cent(store: Arc<dyn Store>) -> T
     h.transcript().await
 }
 
-fn amounts_of(lines: &[crate::invoice::LineItem]) -> Vec<String> {
+fn amounts_of(lines: &[commet_core::invoice::LineItem]) -> Vec<String> {
     lines.iter().map(|line| line.amount().to_string()).collect()
 }
 

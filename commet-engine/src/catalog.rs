@@ -3,9 +3,9 @@
 use serde::Serialize;
 
 use super::{Billing, Result};
-use crate::catalog::{NewPlan, NewPrice, Plan, Price};
-use crate::ids::PlanId;
 use crate::store::{ChangeSet, StoreExt};
+use commet_core::catalog::{NewPlan, NewPrice, Plan, Price};
+use commet_core::ids::PlanId;
 
 /// Plans and prices. From [`Billing::catalog`].
 ///

@@ -6,14 +6,14 @@ use serde::{Deserialize, Serialize};
 use super::charge::Intent;
 use super::subscriptions::{SubscriptionView, next_attempt_number};
 use super::{Billing, BillingError, Result};
-use crate::calendar::BillingCycle;
-use crate::ids::SubscriptionId;
-use crate::invoice::{InvoiceKind, RecurringInvoice};
-use crate::money::Money;
-use crate::payment::ChargePurpose;
 use crate::store::{ChangeSet, EntityKind, StoreExt};
-use crate::subscription::{CheckoutCompletion, Command, Subscription, SubscriptionState};
-use crate::token::{self, Purpose};
+use commet_core::calendar::BillingCycle;
+use commet_core::ids::SubscriptionId;
+use commet_core::invoice::{InvoiceKind, RecurringInvoice};
+use commet_core::money::Money;
+use commet_core::payment::ChargePurpose;
+use commet_core::subscription::{CheckoutCompletion, Command, Subscription, SubscriptionState};
+use commet_core::token::{self, Purpose};
 
 /// What a checkout page shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,17 +178,17 @@ impl<'a> Checkout<'a> {
 }
 
 fn illegal(subscription: &Subscription) -> BillingError {
-    crate::subscription::SubscriptionError::IllegalTransition(
-        crate::subscription::IllegalTransition {
+    commet_core::subscription::SubscriptionError::IllegalTransition(
+        commet_core::subscription::IllegalTransition {
             from: Some(subscription.status()),
-            trigger: crate::subscription::Trigger::CheckoutPaid,
+            trigger: commet_core::subscription::Trigger::CheckoutPaid,
         },
     )
     .into()
 }
 
 /// The longest trial among the items' prices.
-fn trial_days(prices: &[(crate::catalog::Price, u32)]) -> u32 {
+fn trial_days(prices: &[(commet_core::catalog::Price, u32)]) -> u32 {
     prices
         .iter()
         .map(|(price, _)| price.trial_days())
@@ -202,7 +202,7 @@ impl Billing {
     async fn first_charge_now(
         &self,
         subscription: &Subscription,
-        prices: &[(crate::catalog::Price, u32)],
+        prices: &[(commet_core::catalog::Price, u32)],
     ) -> Result<Money> {
         if trial_days(prices) > 0 {
             return Ok(Money::zero(subscription.currency()));
@@ -213,7 +213,7 @@ impl Billing {
         let customer = self.store.get_customer(subscription.customer()).await?;
         let period = BillingCycle::new(self.now(), subscription.interval())
             .period(0)
-            .map_err(crate::subscription::SubscriptionError::from)?;
+            .map_err(commet_core::subscription::SubscriptionError::from)?;
         let invoice = RecurringInvoice {
             id: self.ids.next(self.now()),
             customer: subscription.customer(),
@@ -234,7 +234,7 @@ impl Billing {
     async fn first_invoice(
         &self,
         subscription: &Subscription,
-    ) -> Result<Option<crate::invoice::Invoice>> {
+    ) -> Result<Option<commet_core::invoice::Invoice>> {
         Ok(self
             .outstanding_invoices(subscription.id())
             .await?
@@ -279,7 +279,7 @@ impl Billing {
                 let items = self.priced_items(&subscription).await?;
                 let period = BillingCycle::new(now, subscription.interval())
                     .period(0)
-                    .map_err(crate::subscription::SubscriptionError::from)?;
+                    .map_err(commet_core::subscription::SubscriptionError::from)?;
                 let invoice = RecurringInvoice {
                     id: self.ids.next(now),
                     customer: subscription.customer(),
@@ -323,7 +323,7 @@ impl Billing {
             .await?;
         let actions: Vec<_> = open
             .into_iter()
-            .map(crate::subscription::InvoiceAction::Void)
+            .map(commet_core::subscription::InvoiceAction::Void)
             .collect();
         self.apply_invoice_actions(&actions, &after, now, changes)
             .await?;

@@ -15,15 +15,15 @@ use chrono::TimeDelta;
 use commet_core::calendar::Interval;
 use commet_core::customer::CustomerDetails;
 use commet_core::dunning::{DunningPolicy, Exhaustion, SubscriptionOnExhaustion};
-use commet_core::engine::{BillingError, CancelRequest, ChangeResult};
 use commet_core::event::{EventKind, Mode};
+use commet_core::fixtures::utc;
 use commet_core::invoice::{InvoiceKind, InvoiceStatus};
-use commet_core::store::{Store, StoreError};
 use commet_core::subscription::{AccessReason, SubscriptionState, SubscriptionStatus};
-use commet_core::testkit::fixtures::utc;
-use commet_core::testkit::gateway::Behaviour;
-use commet_core::testkit::scenarios::Harness;
 use commet_core::token::{self, Claims, Purpose, SigningKey, TokenError};
+use commet_engine::store::{Store, StoreError};
+use commet_engine::testkit::gateway::Behaviour;
+use commet_engine::testkit::scenarios::Harness;
+use commet_engine::{BillingError, CancelRequest, ChangeResult};
 use commet_store_memory::MemoryStore;
 
 fn store() -> Arc<dyn Store> {

@@ -12,9 +12,9 @@ use std::fmt;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::dunning::DeclineClass;
-use crate::ids::{CustomerId, InvoiceId, SubscriptionId};
-use crate::money::Money;
+use commet_core::dunning::DeclineClass;
+use commet_core::ids::{CustomerId, InvoiceId, SubscriptionId};
+use commet_core::money::Money;
 
 /// One charge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,13 +3,13 @@
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 
-use crate::InvalidField;
-use crate::dunning::DunningPolicy;
-use crate::event::{DEFAULT_API_VERSION, Mode};
-use crate::invoice::NumberSeries;
-use crate::money::RoundingPolicy;
-use crate::subscription::AccessPolicy;
-use crate::token::SigningKey;
+use commet_core::InvalidField;
+use commet_core::dunning::DunningPolicy;
+use commet_core::event::{DEFAULT_API_VERSION, Mode};
+use commet_core::invoice::NumberSeries;
+use commet_core::money::RoundingPolicy;
+use commet_core::subscription::AccessPolicy;
+use commet_core::token::SigningKey;
 
 /// The longest any configured duration (link lifetimes, idempotency, recovery grace, checkout
 /// expiry) may be: ten years.
@@ -42,7 +42,7 @@ impl Default for LinkTtls {
 ///
 /// ```
 /// use chrono::TimeDelta;
-/// use commet_core::engine::BillingConfig;
+/// use commet_engine::BillingConfig;
 /// use commet_core::token::SigningKey;
 ///
 /// let mut config = BillingConfig::new("org_acme", SigningKey::generate()?);
@@ -118,8 +118,8 @@ impl BillingConfig {
 
     /// Check the configuration; the error names the field.
     pub fn validate(&self) -> Result<(), InvalidField> {
-        crate::validation::check_text("organization_id", &self.organization_id, true, 200)?;
-        crate::validation::check_text("api_version", &self.api_version, true, 32)?;
+        commet_core::validation::check_text("organization_id", &self.organization_id, true, 200)?;
+        commet_core::validation::check_text("api_version", &self.api_version, true, 32)?;
         for (field, url) in [
             ("checkout_base_url", &self.checkout_base_url),
             ("portal_base_url", &self.portal_base_url),

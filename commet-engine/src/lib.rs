@@ -1,4 +1,8 @@
-//! The engine: [`Billing`], the facade a service embeds to run its subscription business.
+//! # commet-engine
+//!
+//! The engine of commet: [`Billing`], the facade a service embeds to run its subscription
+//! business, over a [`store::Store`] and a [`gateway::PaymentGateway`]. The business rules live
+//! in `commet-core`; this crate loads, asks the domain, commits and calls the gateway.
 //!
 //! Every operation has the same shape (DESIGN.md section 2): **load** what it touches from the
 //! [`Store`], **decide** in pure code (the subscription state machine, the money rules),
@@ -21,7 +25,7 @@
 //! # Charges
 //!
 //! A charge is recorded before it is made: one commit finalizes and numbers the invoice and
-//! records a `pending` [`PaymentAttempt`](crate::payment::PaymentAttempt); the gateway is
+//! records a `pending` [`PaymentAttempt`](commet_core::payment::PaymentAttempt); the gateway is
 //! called with the idempotency key `{invoice}:{attempt}`; a second commit records the outcome
 //! together with the subscription's transition and its events. A process that dies in between
 //! leaves a pending attempt; after [`BillingConfig::recovery_grace`] the next `run_due`
@@ -44,8 +48,13 @@ mod config;
 mod customers;
 mod due;
 mod error;
+pub mod gateway;
+pub mod idempotency;
 mod invoices;
+pub mod store;
 mod subscriptions;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -66,17 +75,17 @@ pub use subscriptions::{
     CancelRequest, ChangeResult, CreateSubscription, SubscriptionView, Subscriptions,
 };
 
-use crate::InvalidField;
-use crate::catalog::{Plan, Price};
-use crate::clock::{Clock, TestClock};
-use crate::event::{Envelope, Event};
 use crate::gateway::PaymentGateway;
 use crate::idempotency::IdempotencyRecord;
-use crate::ids::{CustomerId, IdGenerator, PriceId};
 use crate::store::{EntityKind, StoreError, StoredEvent, SubscriptionQuery};
 use crate::store::{PageRequest, Store, StoreExt};
-use crate::subscription::{Access, Context, SubscriptionError, access};
-use crate::token::{self, Claims, Purpose, SignedUrl};
+use commet_core::InvalidField;
+use commet_core::catalog::{Plan, Price};
+use commet_core::clock::{Clock, TestClock};
+use commet_core::event::{Envelope, Event};
+use commet_core::ids::{CustomerId, IdGenerator, PriceId};
+use commet_core::subscription::{Access, Context, SubscriptionError, access};
+use commet_core::token::{self, Claims, Purpose, SignedUrl};
 
 /// How many times an operation that lost a race is re-run before giving up.
 const MAX_CONFLICT_RETRIES: usize = 16;
@@ -84,7 +93,7 @@ const MAX_CONFLICT_RETRIES: usize = 16;
 /// The billing engine. Build one per process and share it (it is `Send + Sync`).
 ///
 /// In production the store is a `commet_store_sqlite::SqliteStore`, the gateway your
-/// payment provider's adapter and the clock [`SystemClock`](crate::clock::SystemClock); in
+/// payment provider's adapter and the clock [`SystemClock`](commet_core::clock::SystemClock); in
 /// tests, as here, an in-memory store, the test kit's fake gateway and a [`TestClock`] that
 /// the test moves.
 ///
@@ -93,8 +102,8 @@ const MAX_CONFLICT_RETRIES: usize = 16;
 /// use chrono::{TimeZone, Utc};
 /// use commet_core::clock::TestClock;
 /// use commet_core::customer::CustomerDetails;
-/// use commet_core::engine::{Billing, BillingConfig};
-/// use commet_core::testkit::gateway::FakeGateway;
+/// use commet_engine::{Billing, BillingConfig};
+/// use commet_engine::testkit::gateway::FakeGateway;
 /// use commet_core::token::SigningKey;
 /// use commet_store_memory::MemoryStore;
 ///
@@ -298,7 +307,7 @@ impl Billing {
     }
 
     /// A price, read from the store once (a price never changes once defined).
-    pub(super) async fn price(&self, id: PriceId) -> Result<Price> {
+    pub(crate) async fn price(&self, id: PriceId) -> Result<Price> {
         if let Some(price) = self.cached_price(id) {
             return Ok(price);
         }
@@ -527,7 +536,7 @@ impl Billing {
 
 /// The idempotency record an API call adds to the commit that settles its charge (when paid),
 /// so a repeat finds the answer even if the process stops right after.
-pub(super) struct Finish<'a> {
+pub(crate) struct Finish<'a> {
     key: &'a str,
     fingerprint: &'a str,
     respond: &'a (dyn Fn(&charge::Settled) -> Result<String> + Send + Sync),
@@ -615,3 +624,8 @@ impl<'a> Idempotent<'a> {
         Invoices::new(self.billing, Some(self.key))
     }
 }
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -3,10 +3,10 @@
 use serde::Serialize;
 
 use super::{Billing, BillingError, Result};
-use crate::customer::{Customer, CustomerDetails};
-use crate::event::Event;
-use crate::ids::CustomerId;
 use crate::store::{ChangeSet, EntityKind, Page, PageRequest, Put, StoreExt};
+use commet_core::customer::{Customer, CustomerDetails};
+use commet_core::event::Event;
+use commet_core::ids::CustomerId;
 
 /// Customers. From [`Billing::customers`].
 #[derive(Debug, Clone, Copy)]

@@ -7,21 +7,21 @@ use serde::{Deserialize, Serialize};
 
 use super::charge::Intent;
 use super::{Billing, BillingError, Result};
-use crate::calendar::BillingCycle;
-use crate::catalog::Price;
-use crate::ids::{CustomerId, PriceId, SubscriptionId};
-use crate::invoice::{Invoice, InvoiceKind, InvoiceStatus, NewInvoice, item_lines};
-use crate::money::Money;
-use crate::payment::ChargePurpose;
-use crate::proration::{self, ChangePreview};
 use crate::store::{
     ChangeSet, EntityKind, InvoiceQuery, Page, PageRequest, Put, StoreExt, SubscriptionQuery,
 };
-use crate::subscription::{
+use commet_core::calendar::BillingCycle;
+use commet_core::catalog::Price;
+use commet_core::ids::{CustomerId, PriceId, SubscriptionId};
+use commet_core::invoice::{Invoice, InvoiceKind, InvoiceStatus, NewInvoice, item_lines};
+use commet_core::money::Money;
+use commet_core::payment::ChargePurpose;
+use commet_core::proration::{self, ChangePreview};
+use commet_core::subscription::{
     AdminUpdate, CheckoutOffer, Command, NewSubscription, PlanChange, PricedItems, Settlement,
     Subscription, SubscriptionState, SubscriptionStatus,
 };
-use crate::token::{Purpose, SignedUrl};
+use commet_core::token::{Purpose, SignedUrl};
 
 /// A subscription to create.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -297,7 +297,7 @@ impl<'a> Subscriptions<'a> {
     }
 
     /// The admin override: set a status directly, with a reason and an actor (see
-    /// [`override_allowed`](crate::subscription::override_allowed)).
+    /// [`override_allowed`](commet_core::subscription::override_allowed)).
     pub async fn update(&self, id: SubscriptionId, update: AdminUpdate) -> Result<Subscription> {
         #[derive(Serialize)]
         struct Request<'r> {
@@ -599,7 +599,7 @@ impl Billing {
         let mut prices = Vec::with_capacity(items.len());
         for (index, &(id, quantity)) in items.iter().enumerate() {
             let price = self.store.price(id).await?.ok_or_else(|| {
-                crate::InvalidField::new(
+                commet_core::InvalidField::new(
                     format!("items[{index}].price"),
                     format_args!("{id} does not exist"),
                 )
@@ -612,12 +612,14 @@ impl Billing {
     /// What checkout charges first: nothing for a trial, the items' first period otherwise.
     fn first_charge(
         prices: &[(Price, u32)],
-        policy: crate::money::RoundingPolicy,
+        policy: commet_core::money::RoundingPolicy,
     ) -> Result<Money> {
         let currency = prices
             .first()
             .map(|(price, _)| price.currency())
-            .ok_or_else(|| crate::InvalidField::new("items", "at least one item is needed"))?;
+            .ok_or_else(|| {
+                commet_core::InvalidField::new("items", "at least one item is needed")
+            })?;
         if prices.iter().any(|(price, _)| price.trial_days() > 0) {
             return Ok(Money::zero(currency));
         }
@@ -626,10 +628,10 @@ impl Billing {
             let line = price
                 .unit_amount()
                 .times((*quantity).into(), policy)
-                .map_err(crate::invoice::InvoiceError::from)?;
+                .map_err(commet_core::invoice::InvoiceError::from)?;
             total = total
                 .checked_add(line)
-                .map_err(crate::invoice::InvoiceError::from)?;
+                .map_err(commet_core::invoice::InvoiceError::from)?;
         }
         Ok(total)
     }
@@ -675,7 +677,7 @@ impl Billing {
     pub(super) async fn open_invoices(
         &self,
         subscription: &Subscription,
-    ) -> Result<Vec<crate::ids::InvoiceId>> {
+    ) -> Result<Vec<commet_core::ids::InvoiceId>> {
         self.ensure_no_charge_in_flight(subscription).await?;
         Ok(self
             .outstanding_invoices(subscription.id())
@@ -718,7 +720,7 @@ impl Billing {
             let attempts = self.store.payment_attempts(invoice.id()).await?;
             if attempts
                 .iter()
-                .any(crate::payment::PaymentAttempt::is_pending)
+                .any(commet_core::payment::PaymentAttempt::is_pending)
             {
                 return Err(BillingError::PaymentInProgress {
                     subscription: subscription.id().to_string(),
@@ -739,10 +741,10 @@ impl Billing {
         let from = self.priced_items(subscription).await?;
         let trialing = matches!(subscription.state(), SubscriptionState::Trialing(_));
         let period = subscription.current_period().ok_or_else(|| {
-            crate::subscription::SubscriptionError::IllegalTransition(
-                crate::subscription::IllegalTransition {
+            commet_core::subscription::SubscriptionError::IllegalTransition(
+                commet_core::subscription::IllegalTransition {
                     from: Some(subscription.status()),
-                    trigger: crate::subscription::Trigger::Upgrade,
+                    trigger: commet_core::subscription::Trigger::Upgrade,
                 },
             )
         })?;
@@ -768,13 +770,15 @@ impl Billing {
         let subscription = self.store.get_subscription(id).await?;
         self.ensure_no_charge_in_flight(&subscription).await?;
         let ChangePreview::Upgrade(upgrade) = self.preview(&subscription, to, now).await? else {
-            return Err(crate::subscription::SubscriptionError::IllegalTransition(
-                crate::subscription::IllegalTransition {
-                    from: Some(subscription.status()),
-                    trigger: crate::subscription::Trigger::Upgrade,
-                },
-            )
-            .into());
+            return Err(
+                commet_core::subscription::SubscriptionError::IllegalTransition(
+                    commet_core::subscription::IllegalTransition {
+                        from: Some(subscription.status()),
+                        trigger: commet_core::subscription::Trigger::Upgrade,
+                    },
+                )
+                .into(),
+            );
         };
         // Checked before anything is charged, as the decision will check it once paid.
         subscription.check_immediate_plan_change()?;
@@ -803,16 +807,16 @@ impl Billing {
     ) -> Result<Intent> {
         let subscription = self.store.get_subscription(id).await?;
         let trigger = match purpose {
-            ChargePurpose::Resume => crate::subscription::Trigger::Resume,
-            _ => crate::subscription::Trigger::Reactivate,
+            ChargePurpose::Resume => commet_core::subscription::Trigger::Resume,
+            _ => commet_core::subscription::Trigger::Reactivate,
         };
-        crate::subscription::transition(Some(subscription.status()), trigger)
-            .map_err(crate::subscription::SubscriptionError::from)?;
+        commet_core::subscription::transition(Some(subscription.status()), trigger)
+            .map_err(commet_core::subscription::SubscriptionError::from)?;
         self.ensure_no_charge_in_flight(&subscription).await?;
         let items = self.priced_items(&subscription).await?;
         let period = BillingCycle::new(now, subscription.interval())
             .period(0)
-            .map_err(crate::subscription::SubscriptionError::from)?;
+            .map_err(commet_core::subscription::SubscriptionError::from)?;
         // Not a renewal (renewals are `recurring`, one per period start): the subscription
         // starts again, so the new period is billed as a reactivation.
         let mut invoice = Invoice::draft(NewInvoice {
@@ -857,13 +861,15 @@ impl Billing {
     ) -> Result<Intent> {
         let subscription = self.store.get_subscription(id).await?;
         let SubscriptionState::PastDue(past_due) = subscription.state() else {
-            return Err(crate::subscription::SubscriptionError::IllegalTransition(
-                crate::subscription::IllegalTransition {
-                    from: Some(subscription.status()),
-                    trigger: crate::subscription::Trigger::PaymentRecovered,
-                },
-            )
-            .into());
+            return Err(
+                commet_core::subscription::SubscriptionError::IllegalTransition(
+                    commet_core::subscription::IllegalTransition {
+                        from: Some(subscription.status()),
+                        trigger: commet_core::subscription::Trigger::PaymentRecovered,
+                    },
+                )
+                .into(),
+            );
         };
         self.ensure_no_charge_in_flight(&subscription).await?;
         let invoice = self.store.get_invoice(past_due.dunning.invoice).await?;
@@ -920,7 +926,7 @@ impl Billing {
 }
 
 /// The next attempt number for an invoice: one more than the attempts recorded.
-pub(super) fn next_attempt_number(attempts: &[crate::payment::PaymentAttempt]) -> u32 {
+pub(super) fn next_attempt_number(attempts: &[commet_core::payment::PaymentAttempt]) -> u32 {
     attempts
         .iter()
         .map(|attempt| attempt.attempt)

@@ -1,13 +1,13 @@
 //! Engine errors, and what a caller does about each.
 
-use crate::InvalidField;
-use crate::clock::ClockError;
 use crate::gateway::GatewayError;
-use crate::invoice::InvoiceError;
-use crate::proration::ProrationError;
 use crate::store::{EntityKind, StoreError};
-use crate::subscription::SubscriptionError;
-use crate::token::TokenError;
+use commet_core::InvalidField;
+use commet_core::clock::ClockError;
+use commet_core::invoice::InvoiceError;
+use commet_core::proration::ProrationError;
+use commet_core::subscription::SubscriptionError;
+use commet_core::token::TokenError;
 
 /// A `Result` with [`BillingError`].
 pub type Result<T, E = BillingError> = std::result::Result<T, E>;

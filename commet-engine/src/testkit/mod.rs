@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! commet_core::store_conformance_tests!(|| async {
-//!     std::sync::Arc::new(commet_store_memory::MemoryStore::new()) as std::sync::Arc<dyn commet_core::store::Store>
+//!     std::sync::Arc::new(commet_store_memory::MemoryStore::new()) as std::sync::Arc<dyn commet_engine::store::Store>
 //! });
 //! ```
 //!
@@ -22,6 +22,5 @@
 )]
 
 pub mod conformance;
-pub mod fixtures;
 pub mod gateway;
 pub mod scenarios;

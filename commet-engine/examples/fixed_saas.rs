@@ -1,8 +1,8 @@
 //! The fixed-price `SaaS` story, on SQLite: a 50 USD/month plan, a year of it.
 //!
 //! ```text
-//! cargo run -p commet-core --example fixed_saas            # a database in a temporary directory
-//! cargo run -p commet-core --example fixed_saas -- ./data  # or in a directory of your choice
+//! cargo run -p commet-engine --example fixed_saas            # a database in a temporary directory
+//! cargo run -p commet-engine --example fixed_saas -- ./data  # or in a directory of your choice
 //! ```
 //!
 //! Seven customers sign up through checkout on 2025-01-01. Over the year: Ben's card is declined
@@ -24,15 +24,13 @@ use commet_core::calendar::Interval;
 use commet_core::catalog::{NewPlan, NewPrice, Price, PricingModel};
 use commet_core::clock::TestClock;
 use commet_core::customer::CustomerDetails;
-use commet_core::engine::{
-    Billing, BillingConfig, CancelRequest, CreateSubscription, SubscriptionView,
-};
 use commet_core::event::Event;
 use commet_core::ids::{CustomerId, SubscriptionId};
-use commet_core::store::{InvoiceQuery, PageRequest, Store};
 use commet_core::subscription::{AdminUpdate, SubscriptionStatus};
-use commet_core::testkit::gateway::{Behaviour, FakeGateway};
 use commet_core::token::SigningKey;
+use commet_engine::store::{InvoiceQuery, PageRequest, Store};
+use commet_engine::testkit::gateway::{Behaviour, FakeGateway};
+use commet_engine::{Billing, BillingConfig, CancelRequest, CreateSubscription, SubscriptionView};
 use commet_store_sqlite::SqliteStore;
 
 type Failure = Box<dyn std::error::Error>;

@@ -17,22 +17,23 @@ use std::task::{Context as TaskContext, Poll};
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::future::join_all;
 
-use super::fixtures::{Catalog, utc};
-use crate::calendar::Interval;
-use crate::catalog::{NewPlan, NewPrice, Plan, Price, PricingModel};
-use crate::customer::{Customer, CustomerDetails};
-use crate::event::Event;
-use crate::ids::{CustomerId, SubscriptionId};
-use crate::invoice::{
-    Invoice, InvoiceKind, InvoiceStatus, LineItem, LineKind, NewInvoice, NewLineItem, NumberSeries,
-};
-use crate::money::{Currency, Money, RoundingPolicy, UnitAmount};
-use crate::payment::AttemptStatus;
+use crate::idempotency::IdempotencyRecord;
 use crate::store::{
     ChangeSet, EntityKind, ExpectedVersion, InvoiceQuery, InvoiceWrite, PageRequest, Put, Store,
     StoreError, SubscriptionQuery,
 };
-use crate::subscription::{Command, Subscription, SubscriptionStatus};
+use commet_core::calendar::Interval;
+use commet_core::catalog::{NewPlan, NewPrice, Plan, Price, PricingModel};
+use commet_core::customer::{Customer, CustomerDetails};
+use commet_core::event::Event;
+use commet_core::fixtures::{Catalog, utc};
+use commet_core::ids::{CustomerId, SubscriptionId};
+use commet_core::invoice::{
+    Invoice, InvoiceKind, InvoiceStatus, LineItem, LineKind, NewInvoice, NewLineItem, NumberSeries,
+};
+use commet_core::money::{Currency, Money, RoundingPolicy, UnitAmount};
+use commet_core::payment::AttemptStatus;
+use commet_core::subscription::{Command, Subscription, SubscriptionStatus};
 
 /// Yield to the executor once, so concurrent futures interleave.
 fn yield_now() -> impl Future<Output = ()> {
@@ -106,7 +107,7 @@ async fn active_subscription(store: &dyn Store, catalog: &Catalog, n: u32) -> Su
     store_subscription(store, catalog.active_for(customer.id())).await
 }
 
-fn an_event(catalog: &Catalog, now: DateTime<Utc>) -> crate::event::Envelope {
+fn an_event(catalog: &Catalog, now: DateTime<Utc>) -> commet_core::event::Envelope {
     let customer = catalog.customer(0, now);
     catalog.envelope(Event::CustomerCreated(customer.event_data()), now)
 }
@@ -131,7 +132,7 @@ pub async fn every_entity_round_trips_exactly(store: &dyn Store) {
         NewPrice {
             plan: long_plan.id(),
             unit_amount: "0.000000000001 USD".parse::<UnitAmount>().unwrap(),
-            interval: Interval::new(crate::calendar::Frequency::Weekly, 3).unwrap(),
+            interval: Interval::new(commet_core::calendar::Frequency::Weekly, 3).unwrap(),
             trial_days: 730,
             model: PricingModel::PerSeat,
         },
@@ -360,7 +361,7 @@ pub async fn every_entity_round_trips_exactly(store: &dyn Store) {
 
     // Events and idempotency records.
     let events: Vec<_> = (0..5).map(|_| an_event(&catalog, now)).collect();
-    let record = Catalog::idempotency("idem-ünï-☂", now);
+    let record = idempotency_record("idem-ünï-☂", now);
     commit(
         store,
         ChangeSet {
@@ -463,7 +464,7 @@ pub async fn stale_commit_is_rejected_atomically(store: &dyn Store) {
             subscriptions: vec![Put::of(stale)],
             invoices: vec![InvoiceWrite::numbered(invoice.clone(), Catalog::series())],
             events: vec![an_event(&catalog, now)],
-            idempotency: vec![Catalog::idempotency("k1", now)],
+            idempotency: vec![idempotency_record("k1", now)],
             ..ChangeSet::default()
         })
         .await;
@@ -818,7 +819,7 @@ pub async fn uniqueness_constraints_are_typed_errors(store: &dyn Store) {
     commit(
         store,
         ChangeSet {
-            idempotency: vec![Catalog::idempotency("once", now)],
+            idempotency: vec![idempotency_record("once", now)],
             ..ChangeSet::default()
         },
     )
@@ -826,7 +827,7 @@ pub async fn uniqueness_constraints_are_typed_errors(store: &dyn Store) {
     exists(
         store
             .commit(ChangeSet {
-                idempotency: vec![Catalog::idempotency("once", now + TimeDelta::hours(1))],
+                idempotency: vec![idempotency_record("once", now + TimeDelta::hours(1))],
                 ..ChangeSet::default()
             })
             .await,
@@ -1095,7 +1096,7 @@ pub async fn due_work_index_agrees_with_the_stored_rows(store: &dyn Store) {
         .clone();
     let renewed = catalog.apply(
         &active,
-        &Command::Renew(crate::subscription::ChargeOutcome::Paid {
+        &Command::Renew(commet_core::subscription::ChargeOutcome::Paid {
             settlement: catalog.settlement(&active, utc(2024, 2, 29)),
         }),
         utc(2024, 2, 29),
@@ -1124,7 +1125,7 @@ pub async fn due_work_index_agrees_with_the_stored_rows(store: &dyn Store) {
 /// be used again.
 pub async fn idempotency_records_round_trip_and_expire(store: &dyn Store) {
     let now = utc(2024, 1, 1);
-    let record = Catalog::idempotency("order-42", now);
+    let record = idempotency_record("order-42", now);
     commit(
         store,
         ChangeSet {
@@ -1151,7 +1152,7 @@ pub async fn idempotency_records_round_trip_and_expire(store: &dyn Store) {
     );
     let reused = crate::idempotency::IdempotencyRecord {
         fingerprint: "another request".into(),
-        ..Catalog::idempotency("order-42", later)
+        ..idempotency_record("order-42", later)
     };
     commit(
         store,
@@ -1422,7 +1423,7 @@ pub async fn invoice_lines_change_only_while_draft(store: &dyn Store) {
 
     // Lines are compared as values: a quantity written `1.0` is the stored `1`, not a change.
     let mut record = stored.to_record();
-    record.lines[0].quantity = rust_decimal::Decimal::new(10, 1);
+    record.lines[0].quantity = "1.0".parse().unwrap();
     commit(store, write(Invoice::from_record(record).unwrap())).await;
     let stored = store.invoice(draft.id()).await.unwrap().unwrap();
     assert_eq!(stored.lines(), draft.lines());
@@ -1469,4 +1470,16 @@ macro_rules! __stamp_conformance_tests {
             }
         )*
     };
+}
+
+/// An idempotency record for `key`, live for a day from `now`.
+#[must_use]
+pub fn idempotency_record(key: &str, now: DateTime<Utc>) -> IdempotencyRecord {
+    IdempotencyRecord {
+        key: key.into(),
+        fingerprint: "create_customer:9f86d081".into(),
+        response: r#"{"id":"cus_01h455vb4pex5vsknk084sn02q"}"#.into(),
+        created_at: now,
+        expires_at: now + TimeDelta::days(1),
+    }
 }

@@ -6,15 +6,15 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::{EntityKind, StoreError};
-use crate::InvalidField;
-use crate::catalog::{Plan, Price};
-use crate::customer::Customer;
-use crate::event::Envelope;
 use crate::idempotency::IdempotencyRecord;
-use crate::ids::InvoiceId;
-use crate::invoice::{Invoice, InvoiceNumber, InvoiceStatus, NumberSeries};
-use crate::payment::PaymentAttempt;
-use crate::subscription::Subscription;
+use commet_core::InvalidField;
+use commet_core::catalog::{Plan, Price};
+use commet_core::customer::Customer;
+use commet_core::event::Envelope;
+use commet_core::ids::InvoiceId;
+use commet_core::invoice::{Invoice, InvoiceNumber, InvoiceStatus, NumberSeries};
+use commet_core::payment::PaymentAttempt;
+use commet_core::subscription::Subscription;
 
 /// The version a write expects to replace. There are no blind writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -2,10 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::InvalidField;
-use crate::ids::{CustomerId, SubscriptionId};
-use crate::invoice::InvoiceStatus;
-use crate::subscription::SubscriptionStatus;
+use commet_core::InvalidField;
+use commet_core::ids::{CustomerId, SubscriptionId};
+use commet_core::invoice::InvoiceStatus;
+use commet_core::subscription::SubscriptionStatus;
 
 /// The largest page a store returns.
 pub const MAX_PAGE: u32 = 100;

@@ -21,8 +21,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 
-use crate::dunning::classify;
 use crate::gateway::{ChargeRequest, GatewayError, PaymentGateway, PaymentOutcome};
+use commet_core::dunning::classify;
 
 /// What a payment method does when charged.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,17 @@
-//! Fixtures: a small catalog, customers, and subscriptions, invoices, attempts and events in
+//! Fixtures (feature `fixtures`): a small catalog, customers, and subscriptions, invoices, attempts and events in
 //! every state, all built through the real commands so they are always consistent.
 //!
 //! Ids come from a seeded [`IdGenerator`], so two fixture sets built alike are equal.
+
+// Test code: a panic is how a check fails, and checks read best indexed and in one piece.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::missing_panics_doc,
+    clippy::indexing_slicing,
+    clippy::too_many_lines
+)]
 
 use std::collections::BTreeMap;
 
@@ -12,7 +22,6 @@ use crate::catalog::{NewPlan, NewPrice, Plan, Price, PricingModel};
 use crate::customer::{Customer, CustomerDetails};
 use crate::dunning::DunningStep;
 use crate::event::{DEFAULT_API_VERSION, Envelope, Event, Mode};
-use crate::idempotency::IdempotencyRecord;
 use crate::ids::{CustomerId, IdGenerator, InvoiceId, PlanId, PriceId, SubscriptionId};
 use crate::invoice::{Invoice, InvoiceStatus, NumberSeries, RecurringInvoice};
 use crate::money::{Currency, Money, RoundingPolicy, UnitAmount};
@@ -464,18 +473,6 @@ impl Catalog {
             mode: Mode::Sandbox,
             api_version: DEFAULT_API_VERSION.into(),
             event,
-        }
-    }
-
-    /// An idempotency record for `key`, live for a day from `now`.
-    #[must_use]
-    pub fn idempotency(key: &str, now: DateTime<Utc>) -> IdempotencyRecord {
-        IdempotencyRecord {
-            key: key.into(),
-            fingerprint: "create_customer:9f86d081".into(),
-            response: r#"{"id":"cus_01h455vb4pex5vsknk084sn02q"}"#.into(),
-            created_at: now,
-            expires_at: now + TimeDelta::days(1),
         }
     }
 

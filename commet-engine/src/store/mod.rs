@@ -3,7 +3,7 @@
 //! Every operation loads what it touches, decides in pure code, and commits one [`ChangeSet`]
 //! (DESIGN.md section 2). A store is deliberately dumb: it keeps rows, checks versions and
 //! uniqueness, numbers invoices and events inside the commit, and answers a few indexed
-//! queries. Every store runs the same conformance suite (`commet_core::testkit`, feature
+//! queries. Every store runs the same conformance suite (`commet_engine::testkit`, feature
 //! `testkit`), so swapping the in-memory store for SQLite changes nothing else.
 //!
 //! | guarantee | how |
@@ -36,13 +36,13 @@ pub use change_set::{
 pub use error::{EntityKind, StoreError};
 pub use query::{Cursor, InvoiceQuery, MAX_PAGE, Page, PageRequest, SubscriptionQuery};
 
-use crate::catalog::{Plan, Price};
-use crate::customer::Customer;
 use crate::idempotency::IdempotencyRecord;
-use crate::ids::{CustomerId, InvoiceId, PlanId, PriceId, SubscriptionId};
-use crate::invoice::{Invoice, NumberSeries};
-use crate::payment::PaymentAttempt;
-use crate::subscription::Subscription;
+use commet_core::catalog::{Plan, Price};
+use commet_core::customer::Customer;
+use commet_core::ids::{CustomerId, InvoiceId, PlanId, PriceId, SubscriptionId};
+use commet_core::invoice::{Invoice, NumberSeries};
+use commet_core::payment::PaymentAttempt;
+use commet_core::subscription::Subscription;
 
 /// A `Result` with [`StoreError`].
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

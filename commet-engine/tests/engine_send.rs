@@ -17,13 +17,13 @@ use commet_core::calendar::Interval;
 use commet_core::catalog::{NewPlan, NewPrice, PricingModel};
 use commet_core::clock::TestClock;
 use commet_core::customer::CustomerDetails;
-use commet_core::engine::{Billing, BillingConfig, CancelRequest, CreateSubscription};
+use commet_core::fixtures::utc;
 use commet_core::ids::{CustomerId, InvoiceId, PriceId, SubscriptionId};
-use commet_core::store::{InvoiceQuery, PageRequest, SubscriptionQuery};
 use commet_core::subscription::{AdminUpdate, SubscriptionStatus};
-use commet_core::testkit::fixtures::utc;
-use commet_core::testkit::gateway::FakeGateway;
 use commet_core::token::SigningKey;
+use commet_engine::store::{InvoiceQuery, PageRequest, SubscriptionQuery};
+use commet_engine::testkit::gateway::FakeGateway;
+use commet_engine::{Billing, BillingConfig, CancelRequest, CreateSubscription};
 use commet_store_memory::MemoryStore;
 
 fn send<T: Send>(_: &T) {}

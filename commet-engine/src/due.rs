@@ -8,14 +8,14 @@ use serde::{Deserialize, Serialize};
 use super::charge::{Charged, Recorded};
 use super::subscriptions::next_attempt_number;
 use super::{Billing, BillingError, Result};
-use crate::clock::TestClock;
-use crate::customer::Customer;
-use crate::ids::{CustomerId, SubscriptionId};
-use crate::invoice::{InvoiceStatus, RecurringInvoice};
-use crate::money::Money;
-use crate::payment::{ChargePurpose, PaymentAttempt};
 use crate::store::{ChangeSet, CommitReceipt, EntityKind, Put, StoreError, StoreExt};
-use crate::subscription::{
+use commet_core::clock::TestClock;
+use commet_core::customer::Customer;
+use commet_core::ids::{CustomerId, SubscriptionId};
+use commet_core::invoice::{InvoiceStatus, RecurringInvoice};
+use commet_core::money::Money;
+use commet_core::payment::{ChargePurpose, PaymentAttempt};
+use commet_core::subscription::{
     ChargeOutcome, Command, DueWork, InvoiceSummary, Settlement, Subscription, SubscriptionState,
 };
 
@@ -407,7 +407,7 @@ impl Billing {
         };
         let voids: Vec<_> = open
             .iter()
-            .map(|invoice| crate::subscription::InvoiceAction::Void(invoice.id()))
+            .map(|invoice| commet_core::subscription::InvoiceAction::Void(invoice.id()))
             .collect();
         self.apply_invoice_actions(&voids, &expired, now, changes)
             .await?;
@@ -439,7 +439,7 @@ impl Billing {
         };
         let period = cycle
             .period_containing(start)
-            .map_err(crate::subscription::SubscriptionError::from)?;
+            .map_err(commet_core::subscription::SubscriptionError::from)?;
         let existing = if reads.look_for_period_invoices {
             self.store
                 .recurring_invoice(subscription.id(), period.start())
@@ -557,7 +557,7 @@ impl Billing {
         }
     }
 
-    async fn has_pending_attempt(&self, invoice: crate::ids::InvoiceId) -> Result<bool> {
+    async fn has_pending_attempt(&self, invoice: commet_core::ids::InvoiceId) -> Result<bool> {
         Ok(self
             .store
             .payment_attempts(invoice)
