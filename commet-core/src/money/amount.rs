@@ -272,10 +272,7 @@ impl FromStr for Money {
 
     /// Parse `"<amount> <CODE>"`, the form [`Display`](fmt::Display) writes.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let (amount, code) = text.split_once(' ').ok_or_else(|| MoneyError::Malformed {
-            input: excerpt(text),
-            reason: "expected \"<amount> <currency code>\", e.g. \"12.34 USD\"",
-        })?;
+        let (amount, code) = super::split_amount_and_code(text)?;
         Money::parse_amount(amount, Currency::from_code(code)?)
     }
 }
@@ -364,10 +361,27 @@ mod tests {
             "12.34 XYZ".parse::<Money>(),
             Err(MoneyError::UnknownCurrency { .. })
         ));
-        assert!(matches!(
-            "12.34  USD".parse::<Money>(),
-            Err(MoneyError::UnknownCurrency { .. })
-        ));
+        // A stray space is reported as what arrived and what was expected, not as a currency
+        // code " USD" or "50 USD ".
+        for spaced in ["12.34  USD", " 50 USD ", " 50 USD", "50 USD ", "50 US D"] {
+            let error = spaced.parse::<Money>().unwrap_err();
+            assert_eq!(
+                error,
+                MoneyError::Malformed {
+                    input: spaced.into(),
+                    reason: "expected \"<amount> <currency code>\" with one space between and \
+                             none around, e.g. \"12.34 USD\""
+                },
+                "{spaced:?}"
+            );
+            assert!(error.to_string().contains("e.g. \"12.34 USD\""), "{error}");
+            assert!(spaced.parse::<crate::money::UnitAmount>().is_err());
+        }
+        let unknown = "12.34 XYZ".parse::<Money>().unwrap_err();
+        assert_eq!(
+            unknown.to_string(),
+            "unknown currency code \"XYZ\": expected an ISO 4217 code such as USD, EUR or JPY"
+        );
         assert_eq!(
             "99999999999999999999 USD".parse::<Money>(),
             Err(MoneyError::Overflow)

@@ -24,6 +24,23 @@ pub use unit_amount::UnitAmount;
 
 use crate::validation::excerpt;
 
+/// Split `"<amount> <CODE>"` (the form `Display` writes) into its amount and code: exactly one
+/// space between them and none around, so a stray space is reported as a malformed input
+/// rather than as an odd currency code.
+pub(crate) fn split_amount_and_code(text: &str) -> Result<(&str, &str), MoneyError> {
+    let parts = text
+        .split_once(' ')
+        .filter(|(amount, code)| !amount.is_empty() && !code.is_empty() && !code.contains(' '));
+    match parts {
+        Some(parts) if text.trim() == text => Ok(parts),
+        _ => Err(MoneyError::Malformed {
+            input: excerpt(text),
+            reason: "expected \"<amount> <currency code>\" with one space between and none \
+                     around, e.g. \"12.34 USD\"",
+        }),
+    }
+}
+
 /// Why a money value could not be built, parsed or computed.
 ///
 /// Every variant is a caller error (HTTP 400 at an API edge) except [`MoneyError::Overflow`],
@@ -40,7 +57,7 @@ pub enum MoneyError {
         reason: &'static str,
     },
     /// The currency code is not an ISO 4217 code.
-    #[error("unknown currency code {code:?}")]
+    #[error("unknown currency code {code:?}: expected an ISO 4217 code such as USD, EUR or JPY")]
     UnknownCurrency {
         /// The code that was given (cut to 64 characters).
         code: String,

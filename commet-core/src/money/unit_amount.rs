@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::decimal_text::parse_decimal;
-use super::{Currency, Money, MoneyError, RoundingPolicy, excerpt};
+use super::{Currency, Money, MoneyError, RoundingPolicy};
 
 /// A price per unit in one currency, with any precision up to 28 significant digits
 /// (0.0004 USD per API call, 0.333 EUR per seat-day).
@@ -107,10 +107,7 @@ impl FromStr for UnitAmount {
 
     /// Parse `"<amount> <CODE>"`, the form [`Display`](fmt::Display) writes.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let (amount, code) = text.split_once(' ').ok_or_else(|| MoneyError::Malformed {
-            input: excerpt(text),
-            reason: "expected \"<amount> <currency code>\", e.g. \"0.0004 USD\"",
-        })?;
+        let (amount, code) = super::split_amount_and_code(text)?;
         UnitAmount::parse_amount(amount, Currency::from_code(code)?)
     }
 }
