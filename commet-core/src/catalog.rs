@@ -10,14 +10,32 @@
 //!   charged once per period. A per-seat price may be finer (0.0004 USD per seat); the line
 //!   amount `seats x unit amount` is rounded once.
 //! - Prices are never negative; credits and discounts are invoice lines, not prices.
+//! - A price must be billable: its largest line (the flat amount, or the per-seat amount times
+//!   [`MAX_QUANTITY`] seats) is at most [`MAX_LINE_MINOR_UNITS`] minor units, so every invoice
+//!   of up to [`MAX_ITEMS`] items, with its proration credits and totals, fits the integers
+//!   amounts travel in (`i64` minor units on the wire). A price too large ever to bill is
+//!   refused when it is defined, not when the first subscription to it is billed.
 //! - A trial lasts at most 730 days.
+//!
+//! [`Catalog`] is the catalog as a decision sees it: every plan and price, by id.
 
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::Interval;
 use crate::ids::{PlanId, PriceId};
 use crate::money::{Currency, UnitAmount};
 use crate::validation::{InvalidField, check_text};
+
+/// The most items a subscription may have.
+pub const MAX_ITEMS: usize = 20;
+/// The most seats an item may have.
+pub const MAX_QUANTITY: u32 = 1_000_000;
+/// The largest amount one invoice line may bill, in minor units of its currency: 10^15 (ten
+/// trillion US dollars, a thousand trillion yen). See the [module docs](self).
+pub const MAX_LINE_MINOR_UNITS: i64 = 1_000_000_000_000_000;
 
 /// A product customers subscribe to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,6 +230,7 @@ impl Price {
                 ),
             ));
         }
+        check_billable(price.unit_amount, price.model)?;
         if price.trial_days > MAX_TRIAL_DAYS {
             return Err(InvalidField::new(
                 "trial_days",
@@ -274,6 +293,109 @@ impl Price {
     #[must_use]
     pub fn is_free(&self) -> bool {
         self.unit_amount.is_zero()
+    }
+}
+
+/// The largest line a price can make must fit [`MAX_LINE_MINOR_UNITS`].
+fn check_billable(unit_amount: UnitAmount, model: PricingModel) -> Result<(), InvalidField> {
+    let currency = unit_amount.currency();
+    let (seats, per) = match model {
+        PricingModel::Flat => (Decimal::ONE, "period"),
+        PricingModel::PerSeat => (Decimal::from(MAX_QUANTITY), "seat"),
+    };
+    let limit =
+        Decimal::from_i128_with_scale(i128::from(MAX_LINE_MINOR_UNITS), currency.decimals());
+    let largest_line = unit_amount.amount().checked_mul(seats);
+    if largest_line.is_some_and(|line| line <= limit) {
+        return Ok(());
+    }
+    let most = limit
+        .checked_div(seats)
+        .unwrap_or(limit)
+        .round_dp_with_strategy(
+            currency.decimals().max(unit_amount.amount().scale()),
+            rust_decimal::RoundingStrategy::ToZero,
+        )
+        .normalize();
+    Err(InvalidField::new(
+        "unit_amount",
+        format_args!(
+            "{unit_amount} is too large ever to bill: at most {most} {currency} per {per} (a line \
+             bills at most {limit} {currency}, and a per-seat item has up to {MAX_QUANTITY} seats)",
+        ),
+    ))
+}
+
+/// A plan or price that a decision needs is not in the catalog it was given: defined since
+/// the catalog was read (read it again), or never.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} {id} is not in the catalog")]
+pub struct NotInCatalog {
+    /// `plan` or `price`.
+    pub what: &'static str,
+    /// Its id.
+    pub id: String,
+}
+
+/// The catalog as a decision sees it: every plan and price, by id. The engine reads it once and
+/// keeps it (plans and prices are insert-only), reading it again when a decision names
+/// something it does not hold ([`NotInCatalog`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Catalog {
+    plans: BTreeMap<PlanId, Plan>,
+    prices: BTreeMap<PriceId, Price>,
+}
+
+impl Catalog {
+    /// A catalog of these plans and prices.
+    #[must_use]
+    pub fn new(
+        plans: impl IntoIterator<Item = Plan>,
+        prices: impl IntoIterator<Item = Price>,
+    ) -> Catalog {
+        Catalog {
+            plans: plans.into_iter().map(|plan| (plan.id(), plan)).collect(),
+            prices: prices
+                .into_iter()
+                .map(|price| (price.id(), price))
+                .collect(),
+        }
+    }
+
+    /// Every plan, in creation order (ids sort by creation time).
+    pub fn plans(&self) -> impl Iterator<Item = &Plan> {
+        self.plans.values()
+    }
+
+    /// Every price, in creation order.
+    pub fn prices(&self) -> impl Iterator<Item = &Price> {
+        self.prices.values()
+    }
+
+    /// A plan.
+    pub fn plan(&self, id: PlanId) -> Result<&Plan, NotInCatalog> {
+        self.plans.get(&id).ok_or_else(|| NotInCatalog {
+            what: "plan",
+            id: id.to_string(),
+        })
+    }
+
+    /// A price.
+    pub fn price(&self, id: PriceId) -> Result<&Price, NotInCatalog> {
+        self.prices.get(&id).ok_or_else(|| NotInCatalog {
+            what: "price",
+            id: id.to_string(),
+        })
+    }
+
+    /// True if every one of these prices (and their plans) is in the catalog.
+    #[must_use]
+    pub fn has_prices(&self, ids: impl IntoIterator<Item = PriceId>) -> bool {
+        ids.into_iter().all(|id| {
+            self.prices
+                .get(&id)
+                .is_some_and(|price| self.plans.contains_key(&price.plan()))
+        })
     }
 }
 
@@ -364,6 +486,53 @@ mod tests {
         assert_eq!(err.field, "unit_amount");
         let seat = Price::new(price_id(), new_price("0.0004 USD", PricingModel::PerSeat)).unwrap();
         assert_eq!(seat.unit_amount().to_string(), "0.0004 USD");
+    }
+
+    #[test]
+    fn a_price_too_large_ever_to_bill_is_refused_naming_the_field() {
+        let err = Price::new(
+            price_id(),
+            new_price("100000000000000000 USD", PricingModel::Flat),
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "unit_amount");
+        assert!(err.reason.contains("too large ever to bill"), "{err}");
+        assert!(
+            err.reason.contains("at most 10000000000000 USD per period"),
+            "{err}"
+        );
+        // The largest billable flat price, and the largest per-seat one (a million seats).
+        Price::new(
+            price_id(),
+            new_price("10000000000000 USD", PricingModel::Flat),
+        )
+        .unwrap();
+        Price::new(
+            price_id(),
+            new_price("10000000000000.01 USD", PricingModel::Flat),
+        )
+        .unwrap_err();
+        Price::new(price_id(), new_price("10000000 USD", PricingModel::PerSeat)).unwrap();
+        let err = Price::new(
+            price_id(),
+            new_price("10000000.0001 USD", PricingModel::PerSeat),
+        )
+        .unwrap_err();
+        assert!(
+            err.reason.contains("at most 10000000 USD per seat"),
+            "{err}"
+        );
+        // Yen have no minor unit: a thousand trillion yen per line.
+        Price::new(
+            price_id(),
+            new_price("1000000000000000 JPY", PricingModel::Flat),
+        )
+        .unwrap();
+        Price::new(
+            price_id(),
+            new_price("1000000000000001 JPY", PricingModel::Flat),
+        )
+        .unwrap_err();
     }
 
     #[test]

@@ -18,20 +18,21 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
 use crate::calendar::{Frequency, Interval, Period};
-use crate::catalog::{NewPlan, NewPrice, Plan, Price, PricingModel};
+use crate::catalog::{Catalog, NewPlan, NewPrice, Plan, Price, PricingModel};
 use crate::customer::{Customer, CustomerDetails};
-use crate::dunning::DunningStep;
+use crate::dunning::{DunningPolicy, DunningStep};
 use crate::event::{DEFAULT_API_VERSION, Envelope, Event, Mode};
 use crate::ids::{CustomerId, IdGenerator, InvoiceId, PlanId, PriceId, SubscriptionId};
-use crate::invoice::{Invoice, InvoiceStatus, NumberSeries, RecurringInvoice};
+use crate::invoice::{Invoice, InvoiceKind, InvoiceStatus, NumberSeries, PeriodInvoice};
 use crate::money::{Currency, Money, RoundingPolicy, UnitAmount};
 use crate::payment::{AttemptStatus, ChargePurpose, PaymentAttempt};
+use crate::policy::BillingPolicy;
 use crate::subscription::{
     ChargeOutcome, CheckoutCompletion, CheckoutOffer, Command, Context, Decision, FailedCharge,
     InvoiceSummary, NewSubscription, PaymentFailure, PlanChange, PricedItems, Settlement,
     Subscription,
 };
-use crate::token::SignedUrl;
+use crate::token::{LinkBase, Links, SignedUrl, SigningKey};
 
 /// Midnight UTC on a date.
 #[must_use]
@@ -39,13 +40,13 @@ pub fn utc(y: i32, m: u32, d: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).unwrap()
 }
 
-/// A small catalog and builders for everything else.
+/// A small catalog, the default billing policy, and builders for everything else.
 ///
 /// Prices: `basic` 10 USD monthly, `pro` 50 USD monthly, `pro_trial` the same with a 14-day
 /// trial, `pro_yearly` 500 USD yearly, `free` 0 USD monthly, `seats` 12.50 USD per seat
 /// monthly, `euro` 45 EUR monthly.
 #[derive(Debug)]
-pub struct Catalog {
+pub struct Fixtures {
     /// The id source (seeded: the same every time).
     pub ids: IdGenerator,
     /// Basic, Pro, Free and Team.
@@ -64,18 +65,22 @@ pub struct Catalog {
     pub seats: Price,
     /// 45 EUR monthly.
     pub euro: Price,
+    /// All of the above, as decisions see the catalog.
+    pub catalog: Catalog,
+    /// The default policy, links to `https://billing.example.com/...`.
+    pub policy: BillingPolicy,
 }
 
-impl Default for Catalog {
+impl Default for Fixtures {
     fn default() -> Self {
-        Catalog::new()
+        Fixtures::new()
     }
 }
 
-impl Catalog {
+impl Fixtures {
     /// The catalog, with ids from a generator seeded with 1.
     #[must_use]
-    pub fn new() -> Catalog {
+    pub fn new() -> Fixtures {
         let ids = IdGenerator::seeded(1);
         let at = utc(2023, 1, 1);
         let plan = |code: &str, name: &str| {
@@ -109,7 +114,7 @@ impl Catalog {
             .unwrap()
         };
         let monthly = Interval::MONTHLY;
-        Catalog {
+        let mut fixtures = Fixtures {
             basic: price(&basic_plan, "10 USD", monthly, 0, PricingModel::Flat),
             pro: price(&pro_plan, "50 USD", monthly, 0, PricingModel::Flat),
             pro_trial: price(&pro_plan, "50 USD", monthly, 14, PricingModel::Flat),
@@ -131,6 +136,34 @@ impl Catalog {
             euro: price(&pro_plan, "45 EUR", monthly, 0, PricingModel::Flat),
             plans: vec![basic_plan, pro_plan, free_plan, team_plan],
             ids,
+            catalog: Catalog::default(),
+            policy: Fixtures::policy(),
+        };
+        fixtures.catalog = Catalog::new(
+            fixtures.plans.clone(),
+            fixtures.prices().into_iter().cloned(),
+        );
+        fixtures
+    }
+
+    /// The default billing policy, with links to `https://billing.example.com/...` signed by a
+    /// fixed key.
+    #[must_use]
+    pub fn policy() -> BillingPolicy {
+        let base = |path: &str, ttl| LinkBase {
+            base_url: format!("https://billing.example.com/{path}"),
+            ttl,
+        };
+        BillingPolicy {
+            dunning: DunningPolicy::default(),
+            rounding: RoundingPolicy::default(),
+            checkout_expires_after: None,
+            links: Links {
+                key: SigningKey::from_bytes(&[42; 32]).unwrap(),
+                checkout: base("checkout", TimeDelta::hours(24)),
+                portal: base("portal", TimeDelta::hours(1)),
+                recovery: base("recover", TimeDelta::days(7)),
+            },
         }
     }
 
@@ -148,13 +181,15 @@ impl Catalog {
         ]
     }
 
-    /// A decision context at `now` with this catalog's plans.
+    /// A decision context at `now` with this catalog and policy.
     #[must_use]
     pub fn context(&self, now: DateTime<Utc>) -> Context<'_> {
         Context {
             now,
-            plans: &self.plans,
+            catalog: &self.catalog,
+            policy: &self.policy,
             provider: Some("fake"),
+            ids: &self.ids,
         }
     }
 
@@ -307,7 +342,7 @@ impl Catalog {
                 customer,
                 items: self.items(price),
                 draft,
-                checkout: Some(Catalog::checkout(now, true)),
+                checkout: Some(Fixtures::checkout(now, true)),
                 metadata: BTreeMap::from([("account".into(), "acme".into())]),
             },
             &self.context(now),
@@ -425,8 +460,9 @@ impl Catalog {
             .iter()
             .map(|item| (self.price(item.price).clone(), item.quantity))
             .collect();
-        let mut invoice = RecurringInvoice {
+        let mut invoice = PeriodInvoice {
             id: self.ids.next(period.start()),
+            kind: InvoiceKind::Recurring,
             customer: subscription.customer(),
             subscription: subscription.id(),
             currency: subscription.currency(),

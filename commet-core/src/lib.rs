@@ -47,6 +47,7 @@ pub mod ids;
 pub mod invoice;
 pub mod money;
 pub mod payment;
+pub mod policy;
 pub mod proration;
 pub mod subscription;
 pub mod token;

@@ -14,7 +14,7 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -244,6 +244,56 @@ pub fn verify_for(
         Ok(claims)
     } else {
         Err(TokenError::WrongSubject { purpose })
+    }
+}
+
+/// Where the links of one purpose point, and how long they stay valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkBase {
+    /// Links are `{base_url}/{subject}?token=...`: an http(s) URL without a query.
+    pub base_url: String,
+    /// How long a link stays valid from when it is issued.
+    pub ttl: TimeDelta,
+}
+
+/// The signed links an engine issues: the key, and where each purpose's links point.
+#[derive(Debug, Clone)]
+pub struct Links {
+    /// Signs every link.
+    pub key: SigningKey,
+    /// Checkout links (subject: a subscription).
+    pub checkout: LinkBase,
+    /// Portal links (subject: a customer).
+    pub portal: LinkBase,
+    /// Recovery links, sent in `payment.failed` (subject: a subscription).
+    pub recovery: LinkBase,
+}
+
+impl Links {
+    /// A link for `purpose` about `subject`, valid from `now` for the purpose's time to live.
+    pub fn issue(
+        &self,
+        purpose: Purpose,
+        subject: &str,
+        now: DateTime<Utc>,
+    ) -> Result<SignedUrl, InvalidField> {
+        let base = match purpose {
+            Purpose::Checkout => &self.checkout,
+            Purpose::Portal => &self.portal,
+            Purpose::Recovery => &self.recovery,
+        };
+        let expires_at = now
+            .checked_add_signed(base.ttl)
+            .ok_or_else(|| InvalidField::new("ttl", "the link would expire out of range"))?;
+        let token = issue(
+            &self.key,
+            &Claims {
+                purpose,
+                subject: subject.to_owned(),
+                expires_at,
+            },
+        )?;
+        Ok(SignedUrl::new(&base.base_url, subject, &token))
     }
 }
 

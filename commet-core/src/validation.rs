@@ -33,6 +33,46 @@ impl InvalidField {
     }
 }
 
+/// Check a URL given to commet: absolute, `http` or `https`, with a host and no user name or
+/// password in it, at most 2,048 characters; with `query: false`, also without a query or
+/// fragment (a base that commet appends paths to). Anything else (`javascript:...`, a relative
+/// path, `ftp://...`) is refused naming the field.
+pub fn check_url(field: &str, value: &str, query: bool) -> Result<(), InvalidField> {
+    const MAX: usize = 2_048;
+    if value.len() > MAX {
+        return Err(InvalidField::new(
+            field,
+            format_args!("must be at most {MAX} characters"),
+        ));
+    }
+    let expected = "expected an absolute http(s) URL such as https://app.example.com/welcome";
+    let url = url::Url::parse(value).map_err(|error| {
+        InvalidField::new(
+            field,
+            format_args!("{:?} is not a URL ({error}): {expected}", excerpt(value)),
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
+        return Err(InvalidField::new(
+            field,
+            format_args!("{:?} is not an http(s) URL: {expected}", excerpt(value)),
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(InvalidField::new(
+            field,
+            "must not carry a user name or password",
+        ));
+    }
+    if !query && (url.query().is_some() || url.fragment().is_some()) {
+        return Err(InvalidField::new(
+            field,
+            "must be an http(s) URL without a query or fragment",
+        ));
+    }
+    Ok(())
+}
+
 /// Cut user-supplied text for an error message so a huge input cannot bloat an error: at most
 /// 64 characters, with `...` when cut.
 pub(crate) fn excerpt(input: &str) -> String {
@@ -102,4 +142,43 @@ pub(crate) fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<(), 
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_url;
+
+    #[test]
+    fn only_absolute_http_urls_are_accepted() {
+        for good in [
+            "https://app.example.com/welcome",
+            "http://127.0.0.1:8080/done?from=checkout",
+            "https://app.example.com/a#b",
+        ] {
+            assert_eq!(check_url("success_url", good, true), Ok(()), "{good}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "JavaScript:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "/welcome",
+            "app.example.com/welcome",
+            "ftp://example.com/file",
+            "https://user:secret@example.com/",
+            "https://",
+            "",
+        ] {
+            let error = check_url("success_url", bad, true).unwrap_err();
+            assert_eq!(error.field, "success_url", "{bad}");
+        }
+        assert!(
+            check_url(
+                "checkout_base_url",
+                "https://billing.example.com/c?x=1",
+                false
+            )
+            .is_err()
+        );
+        assert!(check_url("checkout_base_url", "https://billing.example.com/c", false).is_ok());
+    }
 }

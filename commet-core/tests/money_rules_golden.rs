@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use commet_core::calendar::{BillingCycle, Interval, Period};
 use commet_core::catalog::{NewPrice, Price, PricingModel};
 use commet_core::ids::{CustomerId, IdGenerator, SubscriptionId};
-use commet_core::invoice::{Invoice, InvoiceKind, LineKind, RecurringInvoice};
+use commet_core::invoice::{Invoice, InvoiceKind, LineKind, PeriodInvoice};
 use commet_core::money::{Currency, Money, RoundingPolicy};
 use commet_core::proration::{ChangePreview, Downgrade, PlanChange, Upgrade};
 use rust_decimal::Decimal;
@@ -177,7 +177,8 @@ fn a_three_seat_plan_bills_36_and_going_to_five_seats_on_jan_16_leaves_41_42_due
     // Recurring: 3 seats x 12.00 = 36.00 for January.
     let seat = price("12.00 USD", PricingModel::PerSeat, Interval::MONTHLY);
     let ids = ids();
-    let invoice = RecurringInvoice {
+    let invoice = PeriodInvoice {
+        kind: InvoiceKind::Recurring,
         id: ids.next(utc(2024, 1, 1)),
         customer: ids.next(utc(2024, 1, 1)),
         subscription: ids.next(utc(2024, 1, 1)),
@@ -223,7 +224,8 @@ fn a_credit_balance_of_25_is_consumed_across_two_invoices_of_20() {
     let mut seen = Vec::new();
     for n in 1..=2 {
         let period = cycle.period(n).unwrap();
-        let invoice = RecurringInvoice {
+        let invoice = PeriodInvoice {
+            kind: InvoiceKind::Recurring,
             id: ids.next(period.start()),
             customer: ids.next(period.start()),
             subscription: ids.next(period.start()),

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use commet_core::dunning::{Exhaustion, InvoiceOnExhaustion, SubscriptionOnExhaustion};
-use commet_core::fixtures::{Catalog, utc};
+use commet_core::fixtures::{Fixtures, utc};
 use commet_core::subscription::{
     Access, AccessPolicy, AccessReason, Command, PastDueAccess, access,
 };
@@ -24,7 +24,7 @@ fn denied(reason: AccessReason) -> Access {
 
 #[test]
 fn statuses_without_a_paid_or_trial_period_deny() {
-    let c = Catalog::new();
+    let c = Fixtures::new();
     let now = utc(2024, 2, 10);
     for (subscription, reason) in [
         (c.draft(), AccessReason::Draft),
@@ -40,7 +40,7 @@ fn statuses_without_a_paid_or_trial_period_deny() {
 
 #[test]
 fn active_and_trialing_grant_until_the_period_or_trial_ends() {
-    let c = Catalog::new();
+    let c = Fixtures::new();
     let now = utc(2024, 2, 10);
     for policy in [GRACE, STRICT] {
         let active = access(&c.active(), now, policy);
@@ -66,7 +66,7 @@ fn active_and_trialing_grant_until_the_period_or_trial_ends() {
 
 #[test]
 fn a_scheduled_cancellation_keeps_access_until_it_takes_effect() {
-    let c = Catalog::new();
+    let c = Fixtures::new();
     let scheduled = c.apply(
         &c.active(),
         &Command::ScheduleCancellation { comment: None },
@@ -89,7 +89,7 @@ fn a_scheduled_cancellation_keeps_access_until_it_takes_effect() {
 
 #[test]
 fn past_due_grants_during_dunning_only_under_the_grace_policy() {
-    let c = Catalog::new();
+    let c = Fixtures::new();
     let past_due = c.past_due();
     let now = utc(2024, 2, 29);
     assert_eq!(
@@ -108,7 +108,6 @@ fn past_due_grants_during_dunning_only_under_the_grace_policy() {
     let exhausted = c.apply(
         &past_due,
         &Command::ExhaustDunning {
-            final_failure: None,
             policy: Exhaustion {
                 subscription: SubscriptionOnExhaustion::KeepPastDue,
                 invoice: InvoiceOnExhaustion::MarkUncollectible,

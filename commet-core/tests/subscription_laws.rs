@@ -13,9 +13,9 @@ use commet_core::dunning::{
     DunningStep, Exhaustion, InvoiceOnExhaustion, SubscriptionOnExhaustion,
 };
 use commet_core::event::{Event, EventKind};
-use commet_core::fixtures::{Catalog, assert_events_round_trip};
+use commet_core::fixtures::{Fixtures, assert_events_round_trip};
 use commet_core::subscription::{
-    AdminUpdate, ChargeOutcome, CheckoutCompletion, Command, OpenInvoicePolicy, PaymentFailure,
+    AdminUpdate, ChargeOutcome, CheckoutCompletion, Command, OpenInvoicePolicy,
     ScheduledCancellation, Settlement, Subscription, SubscriptionError, SubscriptionState,
     SubscriptionStatus, Trigger, transition,
 };
@@ -52,7 +52,7 @@ enum Op {
     Renew(Outcome),
     RetryFailed(bool),
     Recover,
-    Exhaust(bool, bool, bool),
+    Exhaust(bool, bool),
     ScheduleCancel,
     RevokeCancel,
     ApplyCancel,
@@ -94,7 +94,7 @@ fn op() -> impl Strategy<Value = Op> {
         outcome().prop_map(Op::Renew),
         any::<bool>().prop_map(Op::RetryFailed),
         Just(Op::Recover),
-        (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(a, b, c)| Op::Exhaust(a, b, c)),
+        (any::<bool>(), any::<bool>()).prop_map(|(a, b)| Op::Exhaust(a, b)),
         Just(Op::ScheduleCancel),
         Just(Op::RevokeCancel),
         Just(Op::ApplyCancel),
@@ -120,7 +120,7 @@ fn wait() -> impl Strategy<Value = Wait> {
     ]
 }
 
-fn start(c: &Catalog, index: usize) -> Subscription {
+fn start(c: &Fixtures, index: usize) -> Subscription {
     match index {
         0 => c.draft(),
         1 => c.pending(),
@@ -150,11 +150,11 @@ fn start(c: &Catalog, index: usize) -> Subscription {
     }
 }
 
-fn price(c: &Catalog, index: usize) -> &Price {
+fn price(c: &Fixtures, index: usize) -> &Price {
     [&c.basic, &c.pro, &c.pro_yearly, &c.seats, &c.free, &c.euro][index]
 }
 
-fn settlement_for(c: &Catalog, price: &Price, now: DateTime<Utc>) -> Settlement {
+fn settlement_for(c: &Fixtures, price: &Price, now: DateTime<Utc>) -> Settlement {
     if price.is_free() {
         Settlement::Free
     } else {
@@ -163,7 +163,7 @@ fn settlement_for(c: &Catalog, price: &Price, now: DateTime<Utc>) -> Settlement 
 }
 
 fn charge(
-    c: &Catalog,
+    c: &Fixtures,
     subscription: &Subscription,
     outcome: Outcome,
     now: DateTime<Utc>,
@@ -183,10 +183,10 @@ fn charge(
     }
 }
 
-fn command(c: &Catalog, subscription: &Subscription, op: Op, now: DateTime<Utc>) -> Command {
+fn command(c: &Fixtures, subscription: &Subscription, op: Op, now: DateTime<Utc>) -> Command {
     match op {
         Op::Submit => Command::Submit {
-            checkout: Catalog::checkout(now, true),
+            checkout: Fixtures::checkout(now, true),
         },
         Op::CheckoutPaid => Command::CompleteCheckout(CheckoutCompletion::Paid {
             invoice: c.invoice(now, 5_000, "paid"),
@@ -194,7 +194,9 @@ fn command(c: &Catalog, subscription: &Subscription, op: Op, now: DateTime<Utc>)
         Op::CheckoutTrial(days) => Command::CompleteCheckout(CheckoutCompletion::Trial {
             ends_at: now + TimeDelta::days(days.into()),
         }),
-        Op::ExpireCheckout => Command::ExpireCheckout,
+        Op::ExpireCheckout => Command::ExpireCheckout {
+            open_invoices: vec![],
+        },
         Op::Reminder => Command::SendTrialReminder,
         Op::EndTrial(outcome) => Command::EndTrial(charge(c, subscription, outcome, now)),
         Op::ConvertTrial(index) => Command::ConvertTrial {
@@ -214,11 +216,7 @@ fn command(c: &Catalog, subscription: &Subscription, op: Op, now: DateTime<Utc>)
         Op::Recover => Command::Recover {
             invoice: c.invoice(now, 5_000, "paid"),
         },
-        Op::Exhaust(final_failure, cancel, uncollectible) => Command::ExhaustDunning {
-            final_failure: final_failure.then(|| PaymentFailure {
-                code: "card_declined".into(),
-                message: "declined".into(),
-            }),
+        Op::Exhaust(cancel, uncollectible) => Command::ExhaustDunning {
             policy: Exhaustion {
                 subscription: if cancel {
                     SubscriptionOnExhaustion::Cancel
@@ -300,7 +298,7 @@ fn scheduled_cancellation(subscription: &Subscription) -> Option<&ScheduledCance
 
 /// Check every law for one step; returns the subscription after it.
 fn step(
-    c: &Catalog,
+    c: &Fixtures,
     before: &Subscription,
     command: &Command,
     now: DateTime<Utc>,
@@ -410,7 +408,7 @@ proptest! {
         start_index in 0usize..11,
         steps in prop::collection::vec((wait(), op()), 1..40),
     ) {
-        let c = Catalog::new();
+        let c = Fixtures::new();
         let mut subscription = start(&c, start_index);
         let mut now = subscription.updated_at();
         for (wait, op) in steps {
@@ -449,7 +447,7 @@ fn the_random_sequences_reach_every_row_of_the_table() {
     let mut reached = HashSet::new();
     for _ in 0..3_000 {
         let (start_index, steps) = strategy.new_tree(&mut runner).unwrap().current();
-        let c = Catalog::new();
+        let c = Fixtures::new();
         let mut subscription = start(&c, start_index);
         let mut now = subscription.updated_at();
         for (wait, op) in steps {

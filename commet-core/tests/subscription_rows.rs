@@ -13,17 +13,17 @@ use commet_core::dunning::{
     DunningStep, Exhaustion, InvoiceOnExhaustion, SubscriptionOnExhaustion,
 };
 use commet_core::event::{Event, EventKind};
-use commet_core::fixtures::{Catalog, assert_events_round_trip, utc};
+use commet_core::fixtures::{Fixtures, assert_events_round_trip, utc};
 use commet_core::subscription::{
     AdminUpdate, CancelReason, ChargeOutcome, CheckoutCompletion, Command, OpenInvoicePolicy,
-    PaymentFailure, Settlement, Subscription, SubscriptionError, SubscriptionState,
-    SubscriptionStatus, Trigger, transition,
+    Settlement, Subscription, SubscriptionError, SubscriptionState, SubscriptionStatus, Trigger,
+    transition,
 };
 
 /// One example per row: a subscription, a command and the instant to run it.
 type Case = (Subscription, Command, DateTime<Utc>);
 
-fn cases(c: &Catalog) -> Vec<(&'static str, Case)> {
+fn cases(c: &Fixtures) -> Vec<(&'static str, Case)> {
     let failed = |at| ChargeOutcome::Failed(c.failed(at, "card_declined"));
     let paid = |at| ChargeOutcome::Paid {
         settlement: Settlement::Invoice(c.invoice(at, 5_000, "paid")),
@@ -53,7 +53,7 @@ fn cases(c: &Catalog) -> Vec<(&'static str, Case)> {
             (
                 c.draft(),
                 Command::Submit {
-                    checkout: Catalog::checkout(utc(2024, 2, 1), false),
+                    checkout: Fixtures::checkout(utc(2024, 2, 1), false),
                 },
                 utc(2024, 2, 1),
             ),
@@ -80,7 +80,13 @@ fn cases(c: &Catalog) -> Vec<(&'static str, Case)> {
         ),
         (
             "checkout expired",
-            (c.pending(), Command::ExpireCheckout, utc(2024, 2, 2)),
+            (
+                c.pending(),
+                Command::ExpireCheckout {
+                    open_invoices: vec![],
+                },
+                utc(2024, 2, 2),
+            ),
         ),
         (
             "trial reminder",
@@ -156,10 +162,6 @@ fn cases(c: &Catalog) -> Vec<(&'static str, Case)> {
             (
                 c.past_due(),
                 Command::ExhaustDunning {
-                    final_failure: Some(PaymentFailure {
-                        code: "card_declined".into(),
-                        message: "declined".into(),
-                    }),
                     policy: Exhaustion {
                         subscription: SubscriptionOnExhaustion::Cancel,
                         invoice: InvoiceOnExhaustion::MarkUncollectible,
@@ -173,7 +175,6 @@ fn cases(c: &Catalog) -> Vec<(&'static str, Case)> {
             (
                 c.past_due(),
                 Command::ExhaustDunning {
-                    final_failure: None,
                     policy: Exhaustion {
                         subscription: SubscriptionOnExhaustion::KeepPastDue,
                         invoice: InvoiceOnExhaustion::LeaveOutstanding,
@@ -330,7 +331,7 @@ fn kinds(events: &[Event]) -> Vec<EventKind> {
 
 #[test]
 fn every_row_of_the_table_has_an_example_and_behaves_as_the_table_says() {
-    let c = Catalog::new();
+    let c = Fixtures::new();
     let mut covered = BTreeSet::new();
     for (name, (subscription, command, now)) in cases(&c) {
         let from = subscription.status();
@@ -372,7 +373,7 @@ fn every_row_of_the_table_has_an_example_and_behaves_as_the_table_says() {
 
 #[test]
 fn creation_rows_pick_the_status_from_the_price() {
-    let c = Catalog::new();
+    let c = Fixtures::new();
     let now = utc(2024, 1, 31);
     let paid = c.create(&c.pro, false, now);
     assert_eq!(paid.trigger, Trigger::CreatePaid);
@@ -416,7 +417,7 @@ fn creation_rows_pick_the_status_from_the_price() {
 
 #[test]
 fn a_renewal_starts_where_the_previous_period_ended_even_when_run_late() {
-    let c = Catalog::new();
+    let c = Fixtures::new();
     let active = c.active();
     let late = utc(2024, 3, 3);
     let renewed = c.apply(
@@ -436,7 +437,7 @@ fn a_renewal_starts_where_the_previous_period_ended_even_when_run_late() {
 
 #[test]
 fn renewing_before_the_period_end_is_not_due() {
-    let c = Catalog::new();
+    let c = Fixtures::new();
     let active = c.active();
     let early = utc(2024, 2, 28);
     let result = active.decide(
@@ -455,7 +456,7 @@ fn renewing_before_the_period_end_is_not_due() {
 
 #[test]
 fn a_scheduled_cancellation_takes_effect_at_exactly_the_period_end() {
-    let c = Catalog::new();
+    let c = Fixtures::new();
     let scheduled = c.apply(
         &c.active(),
         &Command::ScheduleCancellation {
@@ -489,7 +490,7 @@ fn a_scheduled_cancellation_takes_effect_at_exactly_the_period_end() {
 
 #[test]
 fn revoking_after_the_cancellation_took_effect_is_too_late() {
-    let c = Catalog::new();
+    let c = Fixtures::new();
     let scheduled = c.apply(
         &c.active(),
         &Command::ScheduleCancellation { comment: None },
@@ -510,7 +511,7 @@ fn revoking_after_the_cancellation_took_effect_is_too_late() {
 
 #[test]
 fn a_failed_renewal_starts_dunning_and_reports_the_retry_date() {
-    let c = Catalog::new();
+    let c = Fixtures::new();
     let at = utc(2024, 2, 29);
     let decision = c
         .active()
@@ -550,7 +551,7 @@ fn a_failed_renewal_starts_dunning_and_reports_the_retry_date() {
 
 #[test]
 fn recovery_keeps_the_anchor_and_the_period() {
-    let c = Catalog::new();
+    let c = Fixtures::new();
     let past_due = c.past_due();
     let recovered = c.apply(
         &past_due,
@@ -565,7 +566,7 @@ fn recovery_keeps_the_anchor_and_the_period() {
 
 #[test]
 fn exhaustion_cancels_with_its_reason_and_marks_the_invoice_uncollectible() {
-    let c = Catalog::new();
+    let c = Fixtures::new();
     let past_due = c.past_due();
     let SubscriptionState::PastDue(state) = past_due.state() else {
         panic!()
@@ -574,7 +575,6 @@ fn exhaustion_cancels_with_its_reason_and_marks_the_invoice_uncollectible() {
     let decision = past_due
         .decide(
             &Command::ExhaustDunning {
-                final_failure: None,
                 policy: Exhaustion {
                     subscription: SubscriptionOnExhaustion::Cancel,
                     invoice: InvoiceOnExhaustion::MarkUncollectible,
@@ -601,7 +601,7 @@ fn exhaustion_cancels_with_its_reason_and_marks_the_invoice_uncollectible() {
 
 #[test]
 fn a_hard_decline_awaits_a_new_payment_method_until_its_deadline() {
-    let c = Catalog::new();
+    let c = Fixtures::new();
     let at = utc(2024, 2, 29);
     let mut failed = c.failed(at, "stolen_card");
     failed.next = DunningStep::WaitForPaymentMethod {
@@ -615,7 +615,6 @@ fn a_hard_decline_awaits_a_new_payment_method_until_its_deadline() {
     assert_eq!(past_due.next_due_at(), Some(at + TimeDelta::days(7)));
     let early = past_due.decide(
         &Command::ExhaustDunning {
-            final_failure: None,
             policy: Exhaustion {
                 subscription: SubscriptionOnExhaustion::Cancel,
                 invoice: InvoiceOnExhaustion::MarkUncollectible,
@@ -628,7 +627,7 @@ fn a_hard_decline_awaits_a_new_payment_method_until_its_deadline() {
 
 #[test]
 fn a_downgrade_takes_effect_at_the_period_end_and_the_renewal_bills_the_new_cycle() {
-    let c = Catalog::new();
+    let c = Fixtures::new();
     let downgrading = c.apply(
         &c.active(),
         &Command::ScheduleDowngrade {
@@ -668,7 +667,7 @@ fn a_downgrade_takes_effect_at_the_period_end_and_the_renewal_bills_the_new_cycl
 
 #[test]
 fn an_upgrade_resets_the_period_to_now_and_refuses_another_currency() {
-    let c = Catalog::new();
+    let c = Fixtures::new();
     let now = utc(2024, 2, 15);
     let upgraded = c.apply(
         &c.active(),
@@ -692,7 +691,7 @@ fn an_upgrade_resets_the_period_to_now_and_refuses_another_currency() {
 
 #[test]
 fn the_trial_reminder_is_sent_once_three_days_before_the_end() {
-    let c = Catalog::new();
+    let c = Fixtures::new();
     let trialing = c.trialing();
     assert_eq!(trialing.next_due_at(), Some(utc(2024, 2, 11)));
     let early = trialing.decide(&Command::SendTrialReminder, &c.context(utc(2024, 2, 10)));
@@ -710,7 +709,7 @@ fn the_trial_reminder_is_sent_once_three_days_before_the_end() {
 
 #[test]
 fn the_trial_end_anchors_the_first_paid_period() {
-    let c = Catalog::new();
+    let c = Fixtures::new();
     let trial_end = utc(2024, 2, 14);
     let late = trial_end + TimeDelta::hours(5);
     let active = c.apply(
@@ -727,7 +726,7 @@ fn the_trial_end_anchors_the_first_paid_period() {
     );
 }
 
-fn in_status(c: &Catalog, status: SubscriptionStatus) -> Subscription {
+fn in_status(c: &Fixtures, status: SubscriptionStatus) -> Subscription {
     match status {
         SubscriptionStatus::Draft => c.draft(),
         SubscriptionStatus::PendingPayment => c.pending(),
@@ -741,7 +740,7 @@ fn in_status(c: &Catalog, status: SubscriptionStatus) -> Subscription {
 
 #[test]
 fn every_override_pair_is_allowed_or_refused_as_its_table_says() {
-    let c = Catalog::new();
+    let c = Fixtures::new();
     let now = utc(2024, 3, 2);
     for from in SubscriptionStatus::ALL {
         for to in SubscriptionStatus::ALL {
@@ -791,7 +790,7 @@ fn every_override_pair_is_allowed_or_refused_as_its_table_says() {
 
 #[test]
 fn an_override_needs_a_reason_an_actor_and_for_past_due_an_invoice_policy() {
-    let c = Catalog::new();
+    let c = Fixtures::new();
     let now = utc(2024, 3, 2);
     let update = |reason: &str, actor: &str, policy| {
         Command::Override(AdminUpdate {
@@ -847,7 +846,7 @@ fn an_override_needs_a_reason_an_actor_and_for_past_due_an_invoice_policy() {
 
 #[test]
 fn illegal_commands_name_the_status_and_the_trigger() {
-    let c = Catalog::new();
+    let c = Fixtures::new();
     let canceled = c.canceled();
     let error = canceled
         .decide(&Command::Pause, &c.context(utc(2024, 3, 1)))
@@ -857,7 +856,7 @@ fn illegal_commands_name_the_status_and_the_trigger() {
 
 #[test]
 fn resuming_within_the_paid_period_continues_it_and_after_it_starts_a_new_one() {
-    let c = Catalog::new();
+    let c = Fixtures::new();
     let paused = c.paused();
     let within = c.apply(
         &paused,
@@ -888,7 +887,7 @@ fn resuming_within_the_paid_period_continues_it_and_after_it_starts_a_new_one() 
 
 #[test]
 fn reactivating_within_the_period_paid_before_canceling_continues_it() {
-    let c = Catalog::new();
+    let c = Fixtures::new();
     // Canceled now on Feb 10, in the period Jan 31 to Feb 29 it had paid for.
     let canceled = c.canceled();
     let SubscriptionState::Canceled(state) = canceled.state() else {
@@ -910,7 +909,6 @@ fn reactivating_within_the_period_paid_before_canceling_continues_it() {
     let exhausted = c.apply(
         &c.past_due(),
         &Command::ExhaustDunning {
-            final_failure: None,
             policy: Exhaustion::default(),
         },
         utc(2024, 3, 1),

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::wire::{currency, time};
 use crate::calendar::Frequency;
 use crate::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
+use crate::invoice::InvoiceSummary;
 use crate::money::Currency;
 use crate::subscription::SubscriptionStatus;
 use crate::token::SignedUrl;
@@ -424,6 +425,31 @@ pub struct InvoiceData {
     pub customer_id: CustomerId,
     /// The subscription.
     pub subscription_id: Option<SubscriptionId>,
+}
+
+impl InvoiceData {
+    /// The data of `invoice.created` / `invoice.voided` for an invoice of `customer`.
+    #[must_use]
+    pub fn of(
+        invoice: &InvoiceSummary,
+        customer: CustomerId,
+        subscription: Option<SubscriptionId>,
+    ) -> InvoiceData {
+        InvoiceData {
+            invoice_id: invoice.id,
+            invoice_number: invoice.number.clone(),
+            invoice_status: invoice.status.as_str().to_owned(),
+            period_start: invoice.period.map(|p| p.start()),
+            period_end: invoice.period.map(|p| p.end()),
+            issue_date: invoice.issued_at,
+            due_date: invoice.due_at,
+            currency: invoice.total.currency(),
+            subtotal: invoice.subtotal.minor_units(),
+            total: invoice.total.minor_units(),
+            customer_id: customer,
+            subscription_id: subscription,
+        }
+    }
 }
 
 /// `customer.created` and `customer.updated`: the customer as the API returns it.

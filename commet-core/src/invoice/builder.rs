@@ -1,4 +1,6 @@
-//! The recurring invoice of a subscription period, built from the subscription's items.
+//! The invoice of a subscription period, built from the subscription's items: one function for
+//! every period commet bills (a renewal, the first period at checkout or at a trial's end, the
+//! new period of a resumed or reactivated subscription).
 //!
 //! An item is a `(Price, quantity)` pair. A flat price makes one `plan_base` line of quantity 1
 //! (the quantity is ignored, as [`PricingModel::Flat`] says); a per-seat price makes one `seats`
@@ -19,14 +21,14 @@ use crate::catalog::{Price, PricingModel};
 use crate::ids::{CustomerId, InvoiceId, SubscriptionId};
 use crate::money::{Currency, Money, RoundingPolicy};
 
-/// Everything the recurring invoice of one subscription period is made from.
+/// Everything the invoice of one subscription period is made from.
 ///
 /// ```
 /// use chrono::{TimeZone, Utc};
 /// use commet_core::calendar::{BillingCycle, Interval};
 /// use commet_core::catalog::{NewPrice, Price, PricingModel};
 /// use commet_core::ids::IdGenerator;
-/// use commet_core::invoice::{InvoiceStatus, LineKind, RecurringInvoice};
+/// use commet_core::invoice::{InvoiceKind, InvoiceStatus, LineKind, PeriodInvoice};
 /// use commet_core::money::{Currency, Money, RoundingPolicy};
 ///
 /// let now = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
@@ -38,8 +40,9 @@ use crate::money::{Currency, Money, RoundingPolicy};
 ///     trial_days: 0,
 ///     model: PricingModel::PerSeat,
 /// })?;
-/// let invoice = RecurringInvoice {
+/// let invoice = PeriodInvoice {
 ///     id: ids.next(now),
+///     kind: InvoiceKind::Recurring,
 ///     customer: ids.next(now),
 ///     subscription: ids.next(now),
 ///     currency: Currency::USD,
@@ -57,9 +60,13 @@ use crate::money::{Currency, Money, RoundingPolicy};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy)]
-pub struct RecurringInvoice<'a> {
+pub struct PeriodInvoice<'a> {
     /// The new invoice's id.
     pub id: InvoiceId,
+    /// [`InvoiceKind::Recurring`] for a period of the subscription's cycle (a renewal, the first
+    /// period): stores keep one per (subscription, period start). [`InvoiceKind::Reactivation`]
+    /// for the new period a resumed or reactivated subscription starts.
+    pub kind: InvoiceKind,
     /// Who pays.
     pub customer: CustomerId,
     /// The subscription billed.
@@ -78,14 +85,27 @@ pub struct RecurringInvoice<'a> {
     pub policy: RoundingPolicy,
 }
 
-impl RecurringInvoice<'_> {
-    /// The `recurring` draft: one line per item, totals computed, credit applied.
+impl PeriodInvoice<'_> {
+    /// The draft: one line per item, totals computed, credit applied.
     ///
-    /// Refused: no items ([`InvoiceError::NoItems`]), a price in another currency
+    /// Refused: a kind other than `recurring` or `reactivation` (field `kind`), no items ([`InvoiceError::NoItems`]), a price in another currency
     /// ([`InvoiceError::CurrencyMismatch`]), a per-seat item with no seats
     /// ([`InvoiceError::ZeroQuantity`]), items at different intervals
     /// ([`InvoiceError::MixedIntervals`]), a negative or foreign credit.
     pub fn build(&self) -> Result<Invoice, InvoiceError> {
+        if !matches!(
+            self.kind,
+            InvoiceKind::Recurring | InvoiceKind::Reactivation
+        ) {
+            return Err(crate::InvalidField::new(
+                "kind",
+                format_args!(
+                    "a period invoice is recurring or reactivation, not {}",
+                    self.kind
+                ),
+            )
+            .into());
+        }
         if check_items(self.items, self.currency)?.is_none() {
             return Err(InvoiceError::NoItems);
         }
@@ -94,7 +114,7 @@ impl RecurringInvoice<'_> {
             customer: self.customer,
             subscription: Some(self.subscription),
             currency: self.currency,
-            kind: InvoiceKind::Recurring,
+            kind: self.kind,
             period: Some(self.period),
             created_at: self.created_at,
             memo: None,
@@ -110,7 +130,7 @@ impl RecurringInvoice<'_> {
 
 /// The lines that charge `items` for `period`: for each item, a `plan_base` line (flat price,
 /// quantity 1) or a `seats` line (per-seat price, quantity = seats), amount rounded once with
-/// `policy`. Refused as in [`RecurringInvoice::build`]; no items make no lines.
+/// `policy`. Refused as in [`PeriodInvoice::build`]; no items make no lines.
 pub fn item_lines(
     items: &[(Price, u32)],
     currency: Currency,
@@ -235,8 +255,9 @@ mod tests {
 
     fn recurring(items: &[(Price, u32)], currency: Currency) -> Result<Invoice, InvoiceError> {
         let ids = IdGenerator::seeded(4);
-        RecurringInvoice {
+        PeriodInvoice {
             id: ids.next(now()),
+            kind: InvoiceKind::Recurring,
             customer: ids.next(now()),
             subscription: ids.next(now()),
             currency,

@@ -6,12 +6,12 @@
 //! | the lifecycle: the table is on [`InvoiceStatus`] | [`InvoiceStatus`], [`InvoiceTrigger`], [`transition`] |
 //! | lines, each rounded once | [`LineItem`], [`LineKind`] |
 //! | totals and the customer credit rule | [`Totals`] |
-//! | the recurring invoice of a period | [`RecurringInvoice`], [`item_lines`] |
+//! | the invoice of a period | [`PeriodInvoice`], [`item_lines`] |
 //! | numbering | [`NumberSeries`], [`InvoiceNumber`] |
 //!
 //! An invoice is made as a draft, gets its lines, and is finalized:
 //!
-//! 1. [`Invoice::draft`] (or [`RecurringInvoice::build`], or a plan-change preview's
+//! 1. [`Invoice::draft`] (or [`PeriodInvoice::build`], or a plan-change preview's
 //!    [`Upgrade::into_invoice`](crate::proration::Upgrade::into_invoice)) makes a `draft`.
 //!    Lines, discount, tax, credit and memo may change while it is a draft; every change
 //!    recomputes the [`Totals`].
@@ -43,6 +43,7 @@ mod line;
 mod numbering;
 mod record;
 mod status;
+mod summary;
 mod totals;
 
 use std::collections::BTreeMap;
@@ -51,7 +52,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use builder::{RecurringInvoice, describe_item, item_lines};
+pub use builder::{PeriodInvoice, describe_item, item_lines};
 pub use line::{LineItem, LineKind, LineRecord, MAX_DESCRIPTION_CHARS, NewLineItem};
 pub use numbering::{
     DEFAULT_PADDING, DEFAULT_PREFIX, InvoiceNumber, MAX_NUMBER_CHARS, MAX_PADDING,
@@ -59,6 +60,7 @@ pub use numbering::{
 };
 pub use record::InvoiceRecord;
 pub use status::{InvoiceStatus, InvoiceTrigger, transition};
+pub use summary::InvoiceSummary;
 pub use totals::Totals;
 
 pub(crate) use builder::{check_items, item_charge};

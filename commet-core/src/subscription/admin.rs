@@ -12,7 +12,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::decide::{InvoiceAction, Step, SubscriptionError, canceled, fresh_period};
+use super::decision::{InvoiceAction, SubscriptionError};
+use super::rules::{Step, canceled, fresh_period};
 use super::state::{Active, CancelReason, Paused, SubscriptionState};
 use super::transition::{Trigger, transition};
 use super::{Subscription, SubscriptionStatus};

@@ -1,7 +1,9 @@
 //! Commands: everything a subscription can be asked to do, with the facts each one carries.
 //!
-//! The engine gathers the facts (the charged invoice, the gateway's decline, the next retry from
-//! the dunning policy) and hands them over in a command; the decision stays pure.
+//! A command is one row of the transition table with the facts it needs (the charged invoice,
+//! the decline and the next dunning step, the checkout offered). The engine never builds the
+//! charge commands itself: [`Subscription::settle`](super::Subscription::settle) turns a
+//! charge's result into them, with the dunning policy, so the facts are the domain's own.
 
 use std::collections::BTreeMap;
 
@@ -13,78 +15,12 @@ use super::admin::AdminUpdate;
 use super::state::PaymentFailure;
 use super::transition::Trigger;
 use crate::InvalidField;
-use crate::calendar::Period;
 use crate::dunning::{DunningStep, Exhaustion, SubscriptionOnExhaustion};
 use crate::ids::{CustomerId, InvoiceId, SubscriptionId};
-use crate::invoice::LineKind;
-use crate::invoice::{Invoice, InvoiceStatus};
+use crate::invoice::InvoiceSummary;
 use crate::money::Money;
 use crate::token::SignedUrl;
-
-/// The invoice a transition settles or fails to collect, as events report it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InvoiceSummary {
-    /// The invoice.
-    pub id: InvoiceId,
-    /// Its number, e.g. `INV-000042`.
-    pub number: String,
-    /// Its status.
-    pub status: InvoiceStatus,
-    /// The sum of its lines.
-    pub subtotal: Money,
-    /// Its total.
-    pub total: Money,
-    /// Proration credit on it, as a positive amount.
-    pub credited: Money,
-    /// When it was issued.
-    pub issued_at: DateTime<Utc>,
-    /// When it is due.
-    pub due_at: DateTime<Utc>,
-    /// What was to be charged after credit.
-    pub amount_due: Money,
-    /// What was paid (zero for a failed charge).
-    pub amount_paid: Money,
-    /// The period it bills, if any.
-    pub period: Option<Period>,
-    /// The gateway's payment id, for a paid invoice.
-    pub payment_id: Option<String>,
-}
-
-impl InvoiceSummary {
-    /// The summary of a numbered invoice (and the gateway's payment id, if it was charged). The
-    /// engine numbers an invoice in the commit that records the charge intent, before the
-    /// decision whose events name it, so events always carry real numbers.
-    pub fn of(
-        invoice: &Invoice,
-        payment_id: Option<String>,
-    ) -> Result<InvoiceSummary, InvalidField> {
-        let number = invoice.number().ok_or_else(|| {
-            InvalidField::new("invoice", "must be numbered before events can name it")
-        })?;
-        let credited = invoice
-            .lines()
-            .iter()
-            .filter(|line| line.kind() == LineKind::ProrationCredit)
-            .try_fold(Money::zero(invoice.currency()), |sum, line| {
-                sum.checked_sub(line.amount())
-            })
-            .map_err(|e| InvalidField::new("invoice", e))?;
-        Ok(InvoiceSummary {
-            id: invoice.id(),
-            number: number.as_str().to_owned(),
-            status: invoice.status(),
-            subtotal: invoice.subtotal(),
-            total: invoice.total(),
-            credited,
-            issued_at: invoice.issued_at().unwrap_or(invoice.created_at()),
-            due_at: invoice.due_at().unwrap_or(invoice.created_at()),
-            amount_due: invoice.amount_due(),
-            amount_paid: invoice.amount_paid(),
-            period: invoice.period(),
-            payment_id,
-        })
-    }
-}
+use crate::validation::check_url;
 
 /// How a transition that bills a period is settled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,7 +85,8 @@ pub struct PlanChange {
     pub items: PricedItems,
 }
 
-/// What a checkout link offers, for `checkout.ready` and the pending state.
+/// What a checkout link offers, for `checkout.ready` and the pending state. Build it with
+/// [`CheckoutOffer::new`], which checks the redirect URLs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckoutOffer {
     /// The checkout URL (signed, expiring).
@@ -162,6 +99,32 @@ pub struct CheckoutOffer {
     pub success_url: Option<String>,
     /// Where checkout sends the customer if they leave.
     pub cancel_url: Option<String>,
+}
+
+impl CheckoutOffer {
+    /// An offer of checkout at `url` for `amount` (what completing it charges), expiring at
+    /// `expires_at` if set. `success_url` and `cancel_url` must be absolute http(s) URLs (a
+    /// `javascript:` URL would run in the customer's browser): the error names the field.
+    pub fn new(
+        url: SignedUrl,
+        amount: Money,
+        expires_at: Option<DateTime<Utc>>,
+        success_url: Option<String>,
+        cancel_url: Option<String>,
+    ) -> Result<CheckoutOffer, InvalidField> {
+        for (field, redirect) in [("success_url", &success_url), ("cancel_url", &cancel_url)] {
+            if let Some(redirect) = redirect {
+                check_url(field, redirect, true)?;
+            }
+        }
+        Ok(CheckoutOffer {
+            url,
+            amount,
+            expires_at,
+            success_url,
+            cancel_url,
+        })
+    }
 }
 
 /// A subscription to create.
@@ -191,8 +154,12 @@ pub enum Command {
     },
     /// The customer completed checkout.
     CompleteCheckout(CheckoutCompletion),
-    /// Checkout was not completed in time.
-    ExpireCheckout,
+    /// Checkout was not completed in time: canceled, and the open first invoice of an
+    /// earlier, declined attempt (if any) voided.
+    ExpireCheckout {
+        /// The subscription's outstanding invoices, to void.
+        open_invoices: Vec<InvoiceId>,
+    },
     /// Send `trial.will_end`.
     SendTrialReminder,
     /// The trial ended; the first charge was attempted.
@@ -213,11 +180,10 @@ pub enum Command {
         /// The paid invoice.
         invoice: InvoiceSummary,
     },
-    /// The last retry failed, or a hard decline's deadline passed.
+    /// Dunning's last deadline passed: the last retry failed (that failure is recorded first,
+    /// with `RetryFailed` or the period's failed charge, in the same decision), or a hard
+    /// decline waited for a new payment method in vain.
     ExhaustDunning {
-        /// The failure of the last retry, if exhaustion follows one (`None`: a hard decline
-        /// waited for a new payment method until the deadline).
-        final_failure: Option<PaymentFailure>,
         /// What the dunning policy does on exhaustion.
         policy: Exhaustion,
     },
@@ -277,7 +243,7 @@ impl Command {
             Command::Submit { .. } => Trigger::Submit,
             Command::CompleteCheckout(CheckoutCompletion::Paid { .. }) => Trigger::CheckoutPaid,
             Command::CompleteCheckout(CheckoutCompletion::Trial { .. }) => Trigger::CheckoutTrial,
-            Command::ExpireCheckout => Trigger::CheckoutExpired,
+            Command::ExpireCheckout { .. } => Trigger::CheckoutExpired,
             Command::SendTrialReminder => Trigger::TrialReminder,
             Command::EndTrial(ChargeOutcome::Paid { .. }) => Trigger::TrialEndPaid,
             Command::EndTrial(ChargeOutcome::Failed(_)) => Trigger::TrialEndFailed,
@@ -311,35 +277,5 @@ pub(super) fn settled(settlement: &Settlement) -> Option<&InvoiceSummary> {
     match settlement {
         Settlement::Invoice(invoice) => Some(invoice),
         Settlement::Free => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use chrono::{TimeZone, Utc};
-
-    use super::*;
-    use crate::invoice::NumberSeries;
-
-    #[test]
-    fn a_summary_needs_a_numbered_invoice_and_copies_its_figures() {
-        let now = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
-        let mut invoice = crate::invoice::__doc_invoice().unwrap();
-        assert_eq!(
-            InvoiceSummary::of(&invoice, None).unwrap_err().field,
-            "invoice"
-        );
-        invoice.finalize(now, now).unwrap();
-        invoice
-            .assign_number(NumberSeries::default().allocate().unwrap())
-            .unwrap();
-        invoice.mark_paid(now, invoice.amount_due()).unwrap();
-        let summary = InvoiceSummary::of(&invoice, Some("pay_1".into())).unwrap();
-        assert_eq!(summary.number, "INV-000001");
-        assert_eq!(summary.status, InvoiceStatus::Paid);
-        assert_eq!(summary.total, invoice.total());
-        assert_eq!(summary.amount_paid, invoice.amount_due());
-        assert_eq!(summary.credited, Money::zero(invoice.currency()));
-        assert_eq!(summary.issued_at, now);
     }
 }

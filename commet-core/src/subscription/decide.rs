@@ -1,149 +1,36 @@
 //! Deciding: a command and the current subscription in, a [`Decision`] out.
 //!
 //! [`Subscription::decide`] consults the transition table first (a command it does not allow
-//! is [`IllegalTransition`], whatever else is wrong), then runs the command's handler, which
-//! checks the command's own preconditions (is it due? is something scheduled?) and builds the
-//! new state. The events come from the table row, so they are exactly the row's.
+//! is [`IllegalTransition`](super::IllegalTransition), whatever else is wrong), then refuses any
+//! command while a charge is in flight, then runs the command's handler, which checks the
+//! command's own preconditions (is it due? is something scheduled?) and builds the new state.
+//! The events come from the table row, so they are exactly the row's.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
+use super::Subscription;
 use super::admin;
 use super::command::{
-    ChargeOutcome, CheckoutCompletion, CheckoutOffer, Command, FailedCharge, InvoiceSummary,
-    NewSubscription, PlanChange, Settlement, settled,
+    ChargeOutcome, CheckoutCompletion, Command, FailedCharge, NewSubscription, PlanChange,
+    Settlement, settled,
 };
+use super::decision::{Context, Decision, InvoiceAction, SubscriptionError};
 use super::events::{self, EventContext, FailureContext};
-use super::state::{
-    Active, CancelReason, Canceled, Dunning, PaidPeriod, PastDue, Paused, PaymentFailure,
-    PendingPayment, ScheduledCancellation, ScheduledPlanChange, SubscriptionState, Trialing,
+use super::rules::{
+    Step, bill_period, canceled, check_comment, check_next, due, fresh_period, inconsistent,
+    no_cancellation_pending, not_yet_effective, pending, period_settled,
 };
-use super::transition::{IllegalTransition, Transition, Trigger, transition};
-use super::{Subscription, SubscriptionItem};
+use super::state::{
+    Active, CancelReason, Dunning, PastDue, Paused, ScheduledCancellation, ScheduledPlanChange,
+    SubscriptionState, Trialing,
+};
+use super::transition::{Trigger, transition};
 use crate::InvalidField;
-use crate::calendar::{BillingCycle, CalendarError, Interval, Period};
-use crate::catalog::Plan;
+use crate::calendar::Period;
 use crate::dunning::{DunningStep, Exhaustion, InvoiceOnExhaustion, SubscriptionOnExhaustion};
 use crate::ids::InvoiceId;
-use crate::validation::{check_metadata, check_text};
-
-/// Why a command was refused. The subscription is unchanged.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SubscriptionError {
-    /// The transition table has no row for this command from the current status (HTTP 409).
-    #[error(transparent)]
-    IllegalTransition(#[from] IllegalTransition),
-    /// An input field is invalid (HTTP 400).
-    #[error(transparent)]
-    Invalid(#[from] InvalidField),
-    /// The work is not due yet (a renewal before the period end ...). Run it at `due_at`.
-    #[error("not due until {due_at}")]
-    NotDue {
-        /// When it becomes due.
-        due_at: DateTime<Utc>,
-    },
-    /// A cancellation is scheduled: revoke it first, or let it take effect (HTTP 409).
-    #[error("a cancellation is scheduled for {effective_at}")]
-    CancellationPending {
-        /// When it takes effect.
-        effective_at: DateTime<Utc>,
-    },
-    /// A plan change is scheduled: apply it before renewing, or revoke it before pausing.
-    #[error("a plan change is scheduled for {effective_at}")]
-    PlanChangePending {
-        /// When it takes effect.
-        effective_at: DateTime<Utc>,
-    },
-    /// There is nothing of that kind to do (HTTP 409).
-    #[error("nothing to {what}")]
-    NothingTo {
-        /// What was asked, e.g. `revoke: no cancellation is scheduled`.
-        what: &'static str,
-    },
-    /// The period end already passed at `effective_at`: a scheduled change can no longer be
-    /// revoked, and a new one can no longer be scheduled for it (its renewal is pending).
-    #[error("too late: the period ended at {effective_at}")]
-    TooLate {
-        /// When it took effect.
-        effective_at: DateTime<Utc>,
-    },
-    /// A period boundary is beyond the representable dates.
-    #[error(transparent)]
-    Calendar(#[from] CalendarError),
-    /// A bug in commet: a decision disagreed with the transition table. Nothing was changed;
-    /// please report it.
-    #[error("internal error: {reason}")]
-    Internal {
-        /// What disagreed.
-        reason: String,
-    },
-}
-
-/// What every decision needs besides the command: the instant, the plans the subscription's
-/// items refer to (events name them), and the payment provider's name (events report it).
-#[derive(Debug, Clone, Copy)]
-pub struct Context<'a> {
-    /// The instant of the decision.
-    pub now: DateTime<Utc>,
-    /// The plans of the items before and after the decision.
-    pub plans: &'a [Plan],
-    /// The payment gateway's name, e.g. `stripe`, for `provider` fields.
-    pub provider: Option<&'a str>,
-}
-
-/// What to do with an invoice as part of a decision; the engine applies it in the same commit
-/// (and emits `invoice.voided` for a voided one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "action", content = "invoice", rename_all = "snake_case")]
-pub enum InvoiceAction {
-    /// Void it (it will never be collected).
-    Void(InvoiceId),
-    /// Mark it paid outside commet (cash, bank transfer, a refund settled by hand).
-    MarkPaidOutOfBand(InvoiceId),
-    /// Mark it uncollectible (dunning exhausted); it can still be paid or voided later.
-    MarkUncollectible(InvoiceId),
-}
-
-/// The outcome of a command: the subscription after it, the events it emits (in order) and the
-/// invoice actions to apply. Nothing is stored until the engine commits it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Decision {
-    /// The subscription after the command (same version: the store bumps it on commit).
-    pub subscription: Subscription,
-    /// The row of the table that was applied.
-    pub trigger: Trigger,
-    /// The events to publish, in order: exactly the row's events.
-    pub events: Vec<crate::event::Event>,
-    /// What to do with invoices.
-    pub invoice_actions: Vec<InvoiceAction>,
-}
-
-/// What a handler decided: the new state and what else changes.
-#[derive(Debug)]
-pub(super) struct Step<'a> {
-    pub state: SubscriptionState,
-    /// New items and interval (plan changes).
-    pub items: Option<(Vec<SubscriptionItem>, Interval)>,
-    pub facts: EventContext<'a>,
-    pub actions: Vec<InvoiceAction>,
-}
-
-impl<'a> Step<'a> {
-    pub(super) fn new(state: SubscriptionState) -> Step<'a> {
-        Step {
-            state,
-            items: None,
-            facts: EventContext::default(),
-            actions: Vec::new(),
-        }
-    }
-
-    fn settled(mut self, settlement: &'a Settlement) -> Step<'a> {
-        self.facts.settlement = settled(settlement);
-        self
-    }
-}
+use crate::invoice::InvoiceSummary;
+use crate::validation::check_metadata;
 
 impl Subscription {
     /// Create a subscription: `pending_payment` with a checkout for a paid price, `draft` if
@@ -178,6 +65,7 @@ impl Subscription {
             created_at: now,
             updated_at: now,
             metadata: new.metadata,
+            charging: None,
             version: 0,
         };
         let facts = EventContext {
@@ -219,14 +107,22 @@ impl Subscription {
         let trigger = command.trigger();
         // The table first: a command it does not allow is `IllegalTransition`, whatever else.
         let row = transition(Some(self.status()), trigger)?;
+        // Then the charge in flight: its outcome decides what happens next, nothing else may.
+        if let Some(charge) = &self.charging {
+            return Err(SubscriptionError::ChargeInFlight {
+                attempt: charge.attempt.clone(),
+            });
+        }
         let step = match command {
             Command::Submit { checkout } => {
                 let mut step = Step::new(pending(checkout, now)?);
                 step.facts.checkout = Some(checkout);
                 step
             }
-            Command::CompleteCheckout(completion) => self.complete_checkout(completion, now)?,
-            Command::ExpireCheckout => self.expire_checkout(now)?,
+            Command::CompleteCheckout(completion) => self.checkout_completion(completion, now)?,
+            Command::ExpireCheckout { open_invoices } => {
+                self.expire_checkout(open_invoices, now)?
+            }
             Command::SendTrialReminder => self.send_trial_reminder(now)?,
             Command::EndTrial(outcome) => self.end_trial(outcome, now)?,
             Command::ConvertTrial { change, settlement } => {
@@ -235,10 +131,7 @@ impl Subscription {
             Command::Renew(outcome) => self.renew(outcome, now)?,
             Command::RetryFailed(failed) => self.retry_failed(failed, now)?,
             Command::Recover { invoice } => self.recover(invoice)?,
-            Command::ExhaustDunning {
-                final_failure,
-                policy,
-            } => self.exhaust_dunning(final_failure.as_ref(), *policy, now)?,
+            Command::ExhaustDunning { policy } => self.exhaust_dunning(*policy, now)?,
             Command::ScheduleCancellation { comment } => {
                 self.schedule_cancellation(comment.as_deref(), now)?
             }
@@ -250,7 +143,7 @@ impl Subscription {
             } => self.cancel_now(comment.as_deref(), open_invoices, now)?,
             Command::Pause => self.pause(now)?,
             Command::Resume { settlement } | Command::Reactivate { settlement } => {
-                self.restart(settlement, now)?
+                self.resume_or_reactivate(settlement, now)?
             }
             Command::Upgrade { change, settlement } => self.upgrade(change, settlement, now)?,
             Command::ScheduleDowngrade { change } => self.schedule_downgrade(change, now)?,
@@ -284,7 +177,7 @@ impl Subscription {
         }
     }
 
-    fn complete_checkout<'a>(
+    fn checkout_completion<'a>(
         &self,
         completion: &'a CheckoutCompletion,
         now: DateTime<Utc>,
@@ -307,7 +200,11 @@ impl Subscription {
         }
     }
 
-    fn expire_checkout<'a>(&self, now: DateTime<Utc>) -> Result<Step<'a>, SubscriptionError> {
+    fn expire_checkout<'a>(
+        &self,
+        open_invoices: &[InvoiceId],
+        now: DateTime<Utc>,
+    ) -> Result<Step<'a>, SubscriptionError> {
         let SubscriptionState::PendingPayment(pending) = &self.state else {
             return Err(self.unexpected());
         };
@@ -315,12 +212,19 @@ impl Subscription {
             what: "expire: the checkout has no time to live",
         })?;
         due(expires_at, now)?;
-        Ok(Step::new(canceled(
+        let mut step = Step::new(canceled(
             expires_at,
             CancelReason::CheckoutExpired,
             None,
             None,
-        )))
+        ));
+        // The open first invoice of an earlier, declined attempt will never be paid.
+        step.actions = open_invoices
+            .iter()
+            .copied()
+            .map(InvoiceAction::Void)
+            .collect();
+        Ok(step)
     }
 
     fn send_trial_reminder<'a>(&self, now: DateTime<Utc>) -> Result<Step<'a>, SubscriptionError> {
@@ -349,9 +253,7 @@ impl Subscription {
         };
         no_cancellation_pending(trialing.cancellation.as_ref())?;
         due(trialing.trial.end(), now)?;
-        // The anchor is the end of the trial, whenever the work runs.
-        let anchor = trialing.trial.end();
-        let period = BillingCycle::new(anchor, self.interval).period(0)?;
+        let (anchor, period) = self.next_period()?.ok_or_else(|| self.unexpected())?;
         bill_period(outcome, anchor, period, now)
     }
 
@@ -391,11 +293,8 @@ impl Subscription {
             });
         }
         due(active.period.end(), now)?;
-        // The next period starts where this one ended, never at "when the job ran".
-        let period = active
-            .cycle(self.interval)
-            .period_containing(active.period.end())?;
-        bill_period(outcome, active.anchor, period, now)
+        let (anchor, period) = self.next_period()?.ok_or_else(|| self.unexpected())?;
+        bill_period(outcome, anchor, period, now)
     }
 
     fn retry_failed<'a>(
@@ -442,7 +341,6 @@ impl Subscription {
 
     fn exhaust_dunning<'a>(
         &self,
-        final_failure: Option<&PaymentFailure>,
         policy: Exhaustion,
         now: DateTime<Utc>,
     ) -> Result<Step<'a>, SubscriptionError> {
@@ -458,10 +356,6 @@ impl Subscription {
             })?;
         due(due_at, now)?;
         let mut dunning = past_due.dunning.clone();
-        if let Some(failure) = final_failure {
-            dunning.failed_attempts = dunning.failed_attempts.saturating_add(1);
-            dunning.last_failure = failure.clone();
-        }
         dunning.next = DunningStep::Exhausted(policy);
         let mut step = Step::new(match policy.subscription {
             SubscriptionOnExhaustion::Cancel => {
@@ -610,7 +504,7 @@ impl Subscription {
 
     /// Resume or reactivate: continue the period already paid for if it has not ended
     /// (nothing to bill), otherwise start a new one now, billed by the settlement's invoice.
-    fn restart<'a>(
+    fn resume_or_reactivate<'a>(
         &self,
         settlement: &'a Settlement,
         now: DateTime<Utc>,
@@ -733,183 +627,5 @@ impl Subscription {
             )
             .into())
         }
-    }
-}
-
-/// Bill `period` (at the trial end or a renewal): paid -> active; failed -> past due.
-fn bill_period(
-    outcome: &ChargeOutcome,
-    anchor: DateTime<Utc>,
-    period: Period,
-    now: DateTime<Utc>,
-) -> Result<Step<'_>, SubscriptionError> {
-    match outcome {
-        ChargeOutcome::Paid { settlement } => Ok(Step::new(SubscriptionState::Active(Active {
-            anchor,
-            period,
-            cancellation: None,
-            plan_change: None,
-        }))
-        .settled(settlement)),
-        ChargeOutcome::Failed(charge) => {
-            check_next(charge.next, now)?;
-            let mut step = Step::new(SubscriptionState::PastDue(PastDue {
-                anchor,
-                period,
-                dunning: Dunning {
-                    invoice: charge.invoice.id,
-                    first_failed_at: now,
-                    failed_attempts: 1,
-                    last_failure: charge.failure.clone(),
-                    next: charge.next,
-                },
-            }));
-            step.facts.settlement = Some(&charge.invoice);
-            step.facts.failure = Some(FailureContext { charge, attempt: 1 });
-            Ok(step)
-        }
-    }
-}
-
-fn due(due_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), SubscriptionError> {
-    if now >= due_at {
-        Ok(())
-    } else {
-        Err(SubscriptionError::NotDue { due_at })
-    }
-}
-
-fn not_yet_effective(
-    effective_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<(), SubscriptionError> {
-    if now < effective_at {
-        Ok(())
-    } else {
-        Err(SubscriptionError::TooLate { effective_at })
-    }
-}
-
-/// The step recorded after a failed charge must lie ahead: a retry after now, or a deadline
-/// at or after now (at now when the policy has no retry left: exhausted in the same commit).
-fn check_next(next: DunningStep, now: DateTime<Utc>) -> Result<(), SubscriptionError> {
-    let invalid = |reason| Err(InvalidField::new("next", reason).into());
-    match next {
-        DunningStep::RetryAt { at, .. } if at <= now => {
-            invalid("the retry must be after the failure")
-        }
-        DunningStep::WaitForPaymentMethod { exhausts_at } if exhausts_at < now => {
-            invalid("the deadline must not be before the failure")
-        }
-        DunningStep::Exhausted(_) => invalid(
-            "an exhausted step is applied with ExhaustDunning; record the failure with \
-             WaitForPaymentMethod at now first",
-        ),
-        DunningStep::RetryAt { .. } | DunningStep::WaitForPaymentMethod { .. } => Ok(()),
-    }
-}
-
-fn check_comment(comment: Option<&str>) -> Result<(), SubscriptionError> {
-    if let Some(comment) = comment {
-        check_text("comment", comment, false, 500)?;
-    }
-    Ok(())
-}
-
-fn no_cancellation_pending(
-    cancellation: Option<&ScheduledCancellation>,
-) -> Result<(), SubscriptionError> {
-    match cancellation {
-        Some(cancellation) => Err(SubscriptionError::CancellationPending {
-            effective_at: cancellation.effective_at,
-        }),
-        None => Ok(()),
-    }
-}
-
-fn pending(
-    checkout: &CheckoutOffer,
-    now: DateTime<Utc>,
-) -> Result<SubscriptionState, SubscriptionError> {
-    check_text("checkout.url", checkout.url.as_str(), true, 4_096)?;
-    if let Some(expires_at) = checkout.expires_at
-        && expires_at <= now
-    {
-        return Err(InvalidField::new("checkout.expires_at", "must be in the future").into());
-    }
-    for (field, url) in [
-        ("checkout.success_url", &checkout.success_url),
-        ("checkout.cancel_url", &checkout.cancel_url),
-    ] {
-        if let Some(url) = url {
-            check_text(field, url, true, 2_048)?;
-        }
-    }
-    Ok(SubscriptionState::PendingPayment(PendingPayment {
-        since: now,
-        expires_at: checkout.expires_at,
-        success_url: checkout.success_url.clone(),
-        cancel_url: checkout.cancel_url.clone(),
-    }))
-}
-
-/// Active for the period a settled invoice billed (a checkout retried after a decline bills
-/// the period of its first attempt), or a new cycle anchored at `now` when nothing was billed.
-fn period_settled(
-    invoice: Option<&InvoiceSummary>,
-    interval: Interval,
-    now: DateTime<Utc>,
-) -> Result<SubscriptionState, SubscriptionError> {
-    match invoice.and_then(|invoice| invoice.period) {
-        Some(period) if period.start() <= now => Ok(SubscriptionState::Active(Active {
-            anchor: period.start(),
-            period,
-            cancellation: None,
-            plan_change: None,
-        })),
-        Some(_) => Err(InvalidField::new("invoice.period", "must not start after now").into()),
-        None => fresh_period(interval, now),
-    }
-}
-
-/// Active with a new cycle anchored at `now`.
-pub(super) fn fresh_period(
-    interval: Interval,
-    now: DateTime<Utc>,
-) -> Result<SubscriptionState, SubscriptionError> {
-    Ok(SubscriptionState::Active(Active {
-        anchor: now,
-        period: BillingCycle::new(now, interval).period(0)?,
-        cancellation: None,
-        plan_change: None,
-    }))
-}
-
-pub(super) fn canceled(
-    at: DateTime<Utc>,
-    reason: CancelReason,
-    comment: Option<String>,
-    paid_period: Option<PaidPeriod>,
-) -> SubscriptionState {
-    SubscriptionState::Canceled(Canceled {
-        canceled_at: at,
-        reason,
-        comment,
-        paid_period,
-    })
-}
-
-fn inconsistent(
-    trigger: Trigger,
-    row: &Transition,
-    built: &SubscriptionState,
-) -> SubscriptionError {
-    // Unreachable while the handlers agree with the table; reported, never a panic.
-    SubscriptionError::Internal {
-        reason: format!(
-            "{trigger} leads to {}, but the decision built {}",
-            row.to,
-            built.status()
-        ),
     }
 }

@@ -5,8 +5,8 @@
 //! events. So a decision emits exactly the events its row names, by construction.
 
 use super::admin::AdminUpdate;
-use super::command::{CheckoutOffer, FailedCharge, InvoiceSummary};
-use super::decide::{Context, SubscriptionError};
+use super::command::{CheckoutOffer, FailedCharge};
+use super::decision::{Context, SubscriptionError};
 use super::state::{Dunning, ScheduledCancellation, ScheduledPlanChange, SubscriptionState};
 use super::transition::Transition;
 use super::{Subscription, SubscriptionItem};
@@ -19,6 +19,7 @@ use crate::event::payload::{
     SubscriptionPaymentFailedData, TrialConvertedData, TrialData,
 };
 use crate::event::{Event, EventKind};
+use crate::invoice::InvoiceSummary;
 
 /// The facts a decision hands over for its events.
 #[derive(Debug, Default)]
@@ -61,19 +62,7 @@ fn plan_ref(
     let item = items
         .first()
         .ok_or_else(|| InvalidField::new("items", "a subscription has at least one item"))?;
-    let plan = context
-        .plans
-        .iter()
-        .find(|plan| plan.id() == item.plan)
-        .ok_or_else(|| {
-            InvalidField::new(
-                "plans",
-                format_args!(
-                    "plan {} is not among the plans given to the decision",
-                    item.plan
-                ),
-            )
-        })?;
+    let plan = context.catalog.plan(item.plan)?;
     Ok(PlanRef {
         id: plan.id(),
         name: plan.name().to_owned(),
@@ -388,9 +377,11 @@ pub(super) fn build(
                     failed_attempts: dunning.failed_attempts,
                 })
             }
-            EventKind::InvoiceCreated => {
-                Event::InvoiceCreated(invoice_data(invoice()?, after.customer(), Some(after.id())))
-            }
+            EventKind::InvoiceCreated => Event::InvoiceCreated(InvoiceData::of(
+                invoice()?,
+                after.customer(),
+                Some(after.id()),
+            )),
             EventKind::InvoiceVoided | EventKind::CustomerCreated | EventKind::CustomerUpdated => {
                 return Err(missing(
                     kind,
@@ -401,27 +392,4 @@ pub(super) fn build(
         events.push(event);
     }
     Ok(events)
-}
-
-/// `invoice.created` / `invoice.voided` data for an invoice of `customer`.
-#[must_use]
-pub fn invoice_data(
-    invoice: &InvoiceSummary,
-    customer: crate::ids::CustomerId,
-    subscription: Option<crate::ids::SubscriptionId>,
-) -> InvoiceData {
-    InvoiceData {
-        invoice_id: invoice.id,
-        invoice_number: invoice.number.clone(),
-        invoice_status: invoice.status.as_str().to_owned(),
-        period_start: invoice.period.map(|p| p.start()),
-        period_end: invoice.period.map(|p| p.end()),
-        issue_date: invoice.issued_at,
-        due_date: invoice.due_at,
-        currency: invoice.total.currency(),
-        subtotal: invoice.subtotal.minor_units(),
-        total: invoice.total.minor_units(),
-        customer_id: customer,
-        subscription_id: subscription,
-    }
 }

@@ -19,10 +19,7 @@ pub struct SubscriptionItem {
     pub quantity: u32,
 }
 
-/// The most items a subscription may have.
-pub const MAX_ITEMS: usize = 20;
-/// The most seats an item may have.
-pub const MAX_QUANTITY: u32 = 1_000_000;
+pub use crate::catalog::{MAX_ITEMS, MAX_QUANTITY};
 
 /// Items checked against their prices: one currency, one interval, sensible quantities.
 #[derive(Debug, Clone, PartialEq, Eq)]

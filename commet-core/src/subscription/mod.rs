@@ -46,10 +46,14 @@
 
 mod access;
 mod admin;
+mod charge;
 mod command;
 mod decide;
+mod decision;
+mod due;
 mod events;
 mod item;
+mod rules;
 mod state;
 mod status;
 mod transition;
@@ -61,16 +65,17 @@ use serde::{Deserialize, Serialize};
 
 pub use access::{Access, AccessPolicy, AccessReason, PastDueAccess, access};
 pub use admin::{AdminUpdate, OpenInvoicePolicy};
+pub use charge::{Charge, CheckoutTerms, Resolution, SettledCharge, first_charge};
 pub use command::{
-    ChargeOutcome, CheckoutCompletion, CheckoutOffer, Command, FailedCharge, InvoiceSummary,
-    NewSubscription, PlanChange, Settlement,
+    ChargeOutcome, CheckoutCompletion, CheckoutOffer, Command, FailedCharge, NewSubscription,
+    PlanChange, Settlement,
 };
-pub use decide::{Context, Decision, InvoiceAction, SubscriptionError};
-pub use events::invoice_data as invoice_event_data;
+pub use decision::{Context, Decision, InvoiceAction, SubscriptionError, void};
+pub use due::DueStep;
 pub use item::{MAX_ITEMS, MAX_QUANTITY, PricedItems, SubscriptionItem};
 pub use state::{
-    Active, CancelReason, Canceled, Dunning, PaidPeriod, PastDue, Paused, PaymentFailure,
-    PendingPayment, ScheduledCancellation, ScheduledPlanChange, SubscriptionState,
+    Active, CancelReason, Canceled, ChargeInFlight, Dunning, PaidPeriod, PastDue, Paused,
+    PaymentFailure, PendingPayment, ScheduledCancellation, ScheduledPlanChange, SubscriptionState,
     TRIAL_REMINDER_LEAD, Trialing,
 };
 pub use status::SubscriptionStatus;
@@ -78,8 +83,10 @@ pub use transition::{
     IllegalTransition, Transition, Trigger, override_allowed, table_markdown, transition,
 };
 
+pub use crate::invoice::InvoiceSummary;
+
 use crate::InvalidField;
-use crate::calendar::{BillingCycle, Interval, Period};
+use crate::calendar::{BillingCycle, CalendarError, Interval, Period};
 use crate::dunning::DunningStep;
 use crate::ids::{CustomerId, SubscriptionId};
 use crate::money::Currency;
@@ -102,6 +109,7 @@ pub struct Subscription {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     metadata: BTreeMap<String, String>,
+    charging: Option<ChargeInFlight>,
     version: u64,
 }
 
@@ -126,6 +134,9 @@ pub struct SubscriptionRecord {
     pub updated_at: DateTime<Utc>,
     /// Free-form key/value pairs for the integrating service.
     pub metadata: BTreeMap<String, String>,
+    /// The charge recorded and not yet settled, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charging: Option<ChargeInFlight>,
     /// The stored version: 0 before the first write; each write adds one.
     pub version: u64,
 }
@@ -164,6 +175,7 @@ impl Subscription {
             created_at: record.created_at,
             updated_at: record.updated_at,
             metadata: record.metadata,
+            charging: record.charging,
             version: record.version,
         })
     }
@@ -275,10 +287,48 @@ impl Subscription {
         Some(BillingCycle::new(anchor, self.interval))
     }
 
-    /// The next work this subscription waits for, and when it is due. Stores index this instant
-    /// so `run_due` finds due subscriptions without scanning.
+    /// The charge recorded and not yet settled, if any: while there is one, the subscription
+    /// takes no other command and has no due work.
+    #[must_use]
+    pub fn charging(&self) -> Option<&ChargeInFlight> {
+        self.charging.as_ref()
+    }
+
+    /// The period the charge at the end of the current period (or trial) bills, with the anchor
+    /// of its cycle: the first period after a trial is anchored at the trial's end, whenever the
+    /// work runs; a renewal's period starts where the current one ends, never at "when the job
+    /// ran". `None` in a status that bills no next period.
+    pub fn next_period(&self) -> Result<Option<(DateTime<Utc>, Period)>, CalendarError> {
+        match &self.state {
+            SubscriptionState::Trialing(trialing) => {
+                let anchor = trialing.trial.end();
+                Ok(Some((
+                    anchor,
+                    BillingCycle::new(anchor, self.interval).period(0)?,
+                )))
+            }
+            SubscriptionState::Active(active) => {
+                let period = active
+                    .cycle(self.interval)
+                    .period_containing(active.period.end())?;
+                Ok(Some((active.anchor, period)))
+            }
+            SubscriptionState::Draft
+            | SubscriptionState::PendingPayment(_)
+            | SubscriptionState::PastDue(_)
+            | SubscriptionState::Paused(_)
+            | SubscriptionState::Canceled(_) => Ok(None),
+        }
+    }
+
+    /// The next work this subscription waits for, and when it is due: none while a charge is in
+    /// flight (its outcome decides what comes next). Stores index this instant so `run_due`
+    /// finds due subscriptions without scanning.
     #[must_use]
     pub fn due_work(&self) -> Option<(DateTime<Utc>, DueWork)> {
+        if self.charging.is_some() {
+            return None;
+        }
         match &self.state {
             SubscriptionState::PendingPayment(pending) => {
                 pending.expires_at.map(|at| (at, DueWork::CheckoutExpiry))
@@ -322,6 +372,7 @@ impl From<Subscription> for SubscriptionRecord {
             created_at: subscription.created_at,
             updated_at: subscription.updated_at,
             metadata: subscription.metadata,
+            charging: subscription.charging,
             version: subscription.version,
         }
     }

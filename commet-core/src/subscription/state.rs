@@ -12,6 +12,7 @@ use super::{SubscriptionItem, SubscriptionStatus};
 use crate::calendar::{BillingCycle, Interval, Period};
 use crate::dunning::{DunningStep, FailureHistory, classify};
 use crate::ids::InvoiceId;
+use crate::payment::ChargePurpose;
 
 /// A subscription's status together with the data that only exists in that status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +48,20 @@ impl SubscriptionState {
             SubscriptionState::Canceled(_) => SubscriptionStatus::Canceled,
         }
     }
+}
+
+/// A charge recorded and not yet settled. While it is in flight the subscription takes no other
+/// command ([`SubscriptionError::ChargeInFlight`](super::SubscriptionError::ChargeInFlight)) and
+/// has no due work: the charge's outcome decides what happens next. Any status can carry one
+/// (a renewal of an active subscription, a checkout, a retry while past due, a reactivation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChargeInFlight {
+    /// The attempt's idempotency key, `{invoice}:{attempt}`.
+    pub attempt: String,
+    /// Why the charge is made.
+    pub purpose: ChargePurpose,
+    /// When it was recorded.
+    pub since: DateTime<Utc>,
 }
 
 /// A subscription waiting for its checkout to be completed.
