@@ -17,6 +17,11 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// The current instant, in UTC, truncated to microseconds.
     fn now(&self) -> DateTime<Utc>;
+
+    /// Move the clock to `instant`: a [`TestClock`] moves (forward only); the wall clock
+    /// cannot be moved and answers [`ClockError::NotSettable`]. This is what lets an engine
+    /// play deadlines in time order on the clock it was built with, and only on that one.
+    fn move_to(&self, instant: DateTime<Utc>) -> Result<(), ClockError>;
 }
 
 /// Truncate an instant to whole microseconds, the precision commet keeps.
@@ -35,6 +40,10 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         truncate_to_micros(Utc::now())
+    }
+
+    fn move_to(&self, _instant: DateTime<Utc>) -> Result<(), ClockError> {
+        Err(ClockError::NotSettable)
     }
 }
 
@@ -68,6 +77,9 @@ pub enum ClockError {
         /// The earlier instant that was asked for.
         requested: DateTime<Utc>,
     },
+    /// The clock is the wall clock ([`SystemClock`]): only a [`TestClock`] can be moved.
+    #[error("the system clock cannot be moved: build the engine with a TestClock to play time")]
+    NotSettable,
     /// Advancing would leave the range of representable instants.
     #[error("advancing the clock by {by} overflows")]
     Overflow {
@@ -122,6 +134,10 @@ impl Clock for TestClock {
     fn now(&self) -> DateTime<Utc> {
         *self.now.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    fn move_to(&self, instant: DateTime<Utc>) -> Result<(), ClockError> {
+        self.set(instant)
+    }
 }
 
 #[cfg(test)]
@@ -155,6 +171,14 @@ mod tests {
         assert!(clock.set(jan_1() - TimeDelta::days(1)).is_err());
         assert_eq!(clock.now(), jan_1());
         clock.set(jan_1()).unwrap();
+    }
+
+    #[test]
+    fn only_a_test_clock_can_be_moved_through_the_trait() {
+        let clock: &dyn Clock = &TestClock::new(jan_1());
+        clock.move_to(jan_1() + TimeDelta::days(1)).unwrap();
+        assert_eq!(clock.now(), jan_1() + TimeDelta::days(1));
+        assert_eq!(SystemClock.move_to(jan_1()), Err(ClockError::NotSettable));
     }
 
     #[test]

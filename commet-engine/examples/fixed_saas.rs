@@ -122,7 +122,7 @@ impl Story {
     }
 
     async fn advance_to(&mut self, until: DateTime<Utc>) -> Result<(), Failure> {
-        self.billing.advance_to(&self.clock, until).await?;
+        self.billing.advance_to(until).await?;
         self.print_new_events().await
     }
 

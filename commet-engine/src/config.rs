@@ -8,8 +8,9 @@ use commet_core::dunning::DunningPolicy;
 use commet_core::event::{DEFAULT_API_VERSION, Mode};
 use commet_core::invoice::NumberSeries;
 use commet_core::money::RoundingPolicy;
+use commet_core::policy::BillingPolicy;
 use commet_core::subscription::AccessPolicy;
-use commet_core::token::SigningKey;
+use commet_core::token::{LinkBase, Links, SigningKey};
 
 /// The longest any configured duration (link lifetimes, idempotency, recovery grace, checkout
 /// expiry) may be: ten years.
@@ -125,12 +126,7 @@ impl BillingConfig {
             ("portal_base_url", &self.portal_base_url),
             ("recovery_base_url", &self.recovery_base_url),
         ] {
-            if !(url.starts_with("https://") || url.starts_with("http://")) || url.contains('?') {
-                return Err(InvalidField::new(
-                    field,
-                    "must be an http(s) URL without a query",
-                ));
-            }
+            commet_core::validation::check_url(field, url, false)?;
         }
         // Bounded, so that adding one to an instant (or taking it away) can never overflow.
         let positive = |field: &str, ttl: TimeDelta| {
@@ -155,6 +151,28 @@ impl BillingConfig {
             return Err(InvalidField::new("batch_size", "must be 1 to 10000"));
         }
         Ok(())
+    }
+}
+
+impl BillingConfig {
+    /// The rules decisions apply, as the domain takes them.
+    #[must_use]
+    pub fn policy(&self) -> BillingPolicy {
+        let base = |base_url: &str, ttl| LinkBase {
+            base_url: base_url.to_owned(),
+            ttl,
+        };
+        BillingPolicy {
+            dunning: self.dunning.clone(),
+            rounding: self.rounding,
+            checkout_expires_after: self.checkout_expires_after,
+            links: Links {
+                key: self.signing_key.clone(),
+                checkout: base(&self.checkout_base_url, self.links.checkout),
+                portal: base(&self.portal_base_url, self.links.portal),
+                recovery: base(&self.recovery_base_url, self.links.recovery),
+            },
+        }
     }
 }
 

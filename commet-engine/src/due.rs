@@ -1,36 +1,51 @@
-//! Due work: renewals, trials, dunning, scheduled changes, checkout expiry, crash recovery.
+//! The due runner: every deadline, from every source, in time order.
+//!
+//! A [`DeadlineSource`] knows its earliest deadline and does the work due at the current
+//! instant. [`Billing::run_due`] runs every source once; [`Billing::advance_to`] moves a test
+//! clock from deadline to deadline (the earliest of all sources each time), running the due
+//! work at each, so a simulated year produces exactly the timeline a real one would. The
+//! sources:
+//!
+//! | source | deadline | work |
+//! |---|---|---|
+//! | abandoned charges | a pending attempt's `created_at` + [`recovery_grace`](crate::BillingConfig::recovery_grace) | charge again with the same key, settle |
+//! | subscriptions | [`Subscription::due_work`] (the stores' due index) | what [`Subscription::due_step`] says: a decision, or a charge |
+//!
+//! Webhook deliveries will be a third source. Each source's work is done in batches of
+//! [`batch_size`](crate::BillingConfig::batch_size); a batch of subscriptions takes two commits
+//! (their decisions and charge intents, then the charges' outcomes) whatever its size.
 
 use std::collections::{HashMap, HashSet};
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-
-use super::charge::{Charged, Recorded};
-use super::subscriptions::next_attempt_number;
-use super::{Billing, BillingError, Result};
-use crate::store::{ChangeSet, CommitReceipt, EntityKind, Put, StoreError, StoreExt};
-use commet_core::clock::TestClock;
 use commet_core::customer::Customer;
 use commet_core::ids::{CustomerId, SubscriptionId};
-use commet_core::invoice::{InvoiceStatus, RecurringInvoice};
-use commet_core::money::Money;
-use commet_core::payment::{ChargePurpose, PaymentAttempt};
+use commet_core::payment::{ChargePurpose, ChargeResult, PaymentAttempt};
 use commet_core::subscription::{
-    ChargeOutcome, Command, DueWork, InvoiceSummary, Settlement, Subscription, SubscriptionState,
+    Command, Context, DueStep, Subscription, SubscriptionError, Trigger,
 };
 
+use crate::billing::Billing;
+use crate::charges::Recorded;
+use crate::error::{BillingError, Result};
+use crate::request::MAX_RUNS;
+use crate::store::StoreExt;
+use crate::writes::Writes;
+
 /// What a run did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunReport {
     /// Periods renewed (charged, or free).
     pub renewals: u64,
     /// `trial.will_end` reminders sent.
     pub trial_reminders: u64,
-    /// Trials ended (charged or canceled).
+    /// Trials ended (charged, or free).
     pub trial_ends: u64,
     /// Dunning retries charged.
     pub dunning_retries: u64,
-    /// Subscriptions whose dunning was exhausted.
+    /// Subscriptions whose dunning was exhausted without a charge (a hard decline's deadline);
+    /// exhaustion after a failed retry is counted as the retry.
     pub dunning_exhausted: u64,
     /// Scheduled cancellations that took effect.
     pub cancellations: u64,
@@ -42,12 +57,24 @@ pub struct RunReport {
     pub charges_paid: u64,
     /// Charges declined.
     pub charges_declined: u64,
-    /// Charges whose outcome is unknown (the gateway failed); completed by a later run.
+    /// Charges whose outcome is unknown (the provider failed); completed by a later run.
     pub charges_unresolved: u64,
     /// Abandoned charges (from a crashed process) completed.
     pub recovered: u64,
     /// Commits made.
     pub commits: u64,
+    /// Subscriptions whose due work the domain refused (a bug, or data edited by hand): left
+    /// as they are for this run, each with the reason.
+    pub failures: Vec<DueFailure>,
+}
+
+/// A subscription whose due work could not be done. See [`RunReport::failures`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueFailure {
+    /// The subscription.
+    pub subscription: SubscriptionId,
+    /// Why.
+    pub error: BillingError,
 }
 
 impl RunReport {
@@ -65,6 +92,7 @@ impl RunReport {
         self.charges_unresolved += other.charges_unresolved;
         self.recovered += other.recovered;
         self.commits += other.commits;
+        self.failures.extend(other.failures);
     }
 
     /// Did the run change anything?
@@ -81,500 +109,122 @@ impl RunReport {
             + self.recovered
             > 0
     }
+
+    /// Count a decision of the due work by its row.
+    fn count(&mut self, trigger: Trigger) {
+        match trigger {
+            Trigger::TrialReminder => self.trial_reminders += 1,
+            Trigger::ScheduledCancellationTakesEffect => self.cancellations += 1,
+            Trigger::ScheduledPlanChangeTakesEffect => self.plan_changes += 1,
+            Trigger::DunningExhausted | Trigger::DunningExhaustedKeptPastDue => {
+                self.dunning_exhausted += 1;
+            }
+            Trigger::CheckoutExpired => self.checkouts_expired += 1,
+            Trigger::TrialEndPaid | Trigger::TrialEndFailed => self.trial_ends += 1,
+            _ => self.renewals += 1,
+        }
+    }
+
+    /// Count a charge the due work recorded.
+    fn count_charge(&mut self, purpose: ChargePurpose) {
+        match purpose {
+            ChargePurpose::TrialEnd => self.trial_ends += 1,
+            ChargePurpose::DunningRetry => self.dunning_retries += 1,
+            _ => self.renewals += 1,
+        }
+    }
+
+    /// Count a charge's result.
+    fn count_result(&mut self, result: &ChargeResult) {
+        match result {
+            ChargeResult::Paid { .. } => self.charges_paid += 1,
+            ChargeResult::Declined { .. } => self.charges_declined += 1,
+        }
+    }
 }
 
-/// What a pass over a batch of due subscriptions read before deciding.
-struct BatchReads {
-    /// The batch's customers, read in one call.
-    customers: HashMap<CustomerId, Customer>,
-    /// Whether to look for a period's invoice before billing the period. The first pass does
-    /// not: a due period has an invoice only while a charge for it is under way or after one
-    /// was abandoned, and then the store refuses a second one (one recurring invoice per
-    /// subscription and period start), so the batch is decided again, looking.
-    look_for_period_invoices: bool,
+/// A source of deadlines the due runner drives. See the [module docs](self).
+#[async_trait]
+pub(crate) trait DeadlineSource: Send + Sync + std::fmt::Debug {
+    /// Its earliest deadline, if it has any.
+    async fn next_deadline(&self, billing: &Billing) -> Result<Option<DateTime<Utc>>>;
+
+    /// Do the work due now.
+    async fn run(&self, billing: &Billing, report: &mut RunReport) -> Result<()>;
 }
 
-/// What one due subscription needs after its work without charges was decided.
-enum Next {
-    /// Nothing more now.
-    Done,
-    /// A charge was recorded in the batch's intent commit.
-    Charge(PaymentAttempt),
-    /// Its period charge is being made by someone else (or was abandoned and awaits
-    /// recovery): leave it.
-    InFlight,
-    /// Its due work could not move it (the state machine refused the step): leave it for this
-    /// run, so the run ends.
-    Stuck,
+/// The sources, in the order a run visits them: charges a crash abandoned first, so the
+/// subscriptions they block are free again for their own due work.
+pub(crate) fn sources() -> Vec<Box<dyn DeadlineSource>> {
+    vec![Box::new(AbandonedCharges), Box::new(SubscriptionWork)]
 }
 
-impl Billing {
-    /// Run every piece of work due now, in batches: trial reminders and ends, period ends
-    /// (scheduled cancellations and plan changes first, then the renewal), dunning retries and
-    /// exhaustion, checkout expiry; and complete charges a crashed process left pending for
-    /// longer than [`recovery_grace`](super::BillingConfig::recovery_grace).
-    ///
-    /// Each batch needs two commits (the decisions and charge intents, then the outcomes)
-    /// whatever its size. Work that another worker is doing at the same time is left to it.
-    pub async fn run_due(&self) -> Result<RunReport> {
-        let mut report = RunReport::default();
-        self.recover_abandoned(&mut report).await?;
-        let mut left: HashSet<SubscriptionId> = HashSet::new();
-        loop {
-            let now = self.now();
-            let batch: Vec<Subscription> = self
-                .store
-                .due(now, self.config.batch_size + left.len())
-                .await?
-                .into_iter()
-                .filter(|subscription| !left.contains(&subscription.id()))
-                .take(self.config.batch_size)
-                .collect();
-            if batch.is_empty() {
-                return Ok(report);
-            }
-            let (attempts, in_flight, counts) = self.decide_batch(batch, now).await?;
-            report.merge(counts);
-            report.commits += 1;
-            left.extend(in_flight);
-            let unresolved = self.charge_batch(&attempts, &mut report).await?;
-            left.extend(unresolved);
-        }
+/// Run every source's due work once.
+pub(crate) async fn run_due(billing: &Billing) -> Result<RunReport> {
+    let mut report = RunReport::default();
+    for source in &billing.sources {
+        source.run(billing, &mut report).await?;
     }
+    Ok(report)
+}
 
-    /// Decide the batch and commit its decisions and charge intents, re-run on conflicts (a
-    /// concurrent worker got there first). The first pass decides on the subscriptions as
-    /// `due` just read them; a pass re-run after a conflict reads them again.
-    async fn decide_batch(
-        &self,
-        batch: Vec<Subscription>,
-        now: DateTime<Utc>,
-    ) -> Result<(Vec<Recorded>, Vec<SubscriptionId>, RunReport)> {
-        let ids: &[SubscriptionId] = &batch.iter().map(Subscription::id).collect::<Vec<_>>();
-        let mut just_read = Some(batch);
-        self.retrying("due work", || {
-            let just_read = just_read.take();
-            async move {
-                let first_pass = just_read.is_some();
-                let subscriptions = match just_read {
-                    Some(subscriptions) => subscriptions,
-                    None => {
-                        let mut fresh = Vec::with_capacity(ids.len());
-                        for &id in ids {
-                            fresh.push(self.store.get_subscription(id).await?);
-                        }
-                        fresh
-                    }
-                };
-                let customers: Vec<CustomerId> =
-                    subscriptions.iter().map(Subscription::customer).collect();
-                let reads = BatchReads {
-                    customers: self
-                        .store
-                        .customers_by_id(&customers)
-                        .await?
-                        .into_iter()
-                        .map(|customer| (customer.id(), customer))
-                        .collect(),
-                    look_for_period_invoices: !first_pass,
-                };
-                let mut changes = ChangeSet::default();
-                let mut counts = RunReport::default();
-                let mut attempts = Vec::new();
-                let mut in_flight = Vec::new();
-                for subscription in &subscriptions {
-                    let id = subscription.id();
-                    match self
-                        .due_into(subscription, now, &reads, &mut changes, &mut counts)
-                        .await?
-                    {
-                        Next::Done => {}
-                        Next::Charge(attempt) => attempts.push(attempt),
-                        Next::InFlight | Next::Stuck => in_flight.push(id),
-                    }
-                }
-                let mut recorded = recorded_by(&changes, attempts);
-                if !changes.is_empty() {
-                    match self.store.commit(changes).await {
-                        Ok(receipt) => numbered(&mut recorded, &receipt),
-                        // The period already has its invoice (a charge for it under way, or
-                        // abandoned), or another worker recorded the same charge first: a race
-                        // like a version conflict, decided again from fresh reads, looking for
-                        // each period's invoice.
-                        Err(StoreError::AlreadyExists {
-                            kind: EntityKind::Invoice | EntityKind::PaymentAttempt,
-                            ..
-                        }) => {
-                            return Err(BillingError::Store(StoreError::Conflict {
-                                kind: EntityKind::Invoice,
-                                id: "a period charge".into(),
-                                expected: crate::store::ExpectedVersion::New,
-                                actual: Some(1),
-                            }));
-                        }
-                        Err(error) => return Err(error.into()),
-                    }
-                }
-                Ok((recorded, in_flight, counts))
-            }
-        })
-        .await
-    }
-
-    /// Charge the batch's attempts, then settle them all in one commit (one by one if that
-    /// commit conflicts). Returns the subscriptions whose charge is unresolved.
-    async fn charge_batch(
-        &self,
-        attempts: &[Recorded],
-        report: &mut RunReport,
-    ) -> Result<Vec<SubscriptionId>> {
-        let mut outcomes = Vec::with_capacity(attempts.len());
-        let mut unresolved = Vec::new();
-        for recorded in attempts {
-            match self.charge(&recorded.attempt).await {
-                Ok(charged) => outcomes.push((recorded, charged)),
-                Err(_) => {
-                    report.charges_unresolved += 1;
-                    unresolved.extend(recorded.attempt.subscription);
-                }
+/// Move the clock from deadline to deadline up to `until`. See [`Billing::advance_to`].
+pub(crate) async fn advance_to(billing: &Billing, until: DateTime<Utc>) -> Result<RunReport> {
+    let mut report = RunReport::default();
+    loop {
+        let now = billing.now();
+        let mut next: Option<DateTime<Utc>> = None;
+        for source in &billing.sources {
+            if let Some(deadline) = source.next_deadline(billing).await? {
+                next = Some(next.map_or(deadline, |earliest| earliest.min(deadline)));
             }
         }
-        for (_, charged) in &outcomes {
-            match charged {
-                Charged::Paid { .. } => report.charges_paid += 1,
-                Charged::Declined { .. } => report.charges_declined += 1,
-            }
-        }
-        if outcomes.is_empty() {
-            return Ok(unresolved);
-        }
-        let now = self.now();
-        let mut changes = ChangeSet::default();
-        let mut together = true;
-        // Settled on the state the intent commit left, not read back: if any of it moved since
-        // (another worker, an API call), the commit conflicts and each is settled afresh.
-        for (recorded, charged) in &outcomes {
-            if self
-                .settle_recorded_into((*recorded).clone(), charged, now, &mut changes)
-                .await
-                .is_err()
-            {
-                together = false;
-                break;
-            }
-        }
-        if together {
-            match self.store.commit(changes).await {
-                Ok(_) => {
-                    report.commits += 1;
-                    return Ok(unresolved);
-                }
-                Err(error) if error.is_conflict() => {}
-                Err(error) => return Err(error.into()),
-            }
-        }
-        for (recorded, charged) in &outcomes {
-            self.settle(&recorded.attempt.idempotency_key(), charged, None)
-                .await?;
-            report.commits += 1;
-        }
-        Ok(unresolved)
-    }
-
-    /// Bring one due subscription forward to `now`: decide every step without a charge into
-    /// `changes`, and record the charge it then needs, if any.
-    async fn due_into(
-        &self,
-        subscription: &Subscription,
-        now: DateTime<Utc>,
-        reads: &BatchReads,
-        changes: &mut ChangeSet,
-        counts: &mut RunReport,
-    ) -> Result<Next> {
-        let mut current = subscription.clone();
-        let next = loop {
-            let Some((at, work)) = current.due_work() else {
-                break Next::Done;
-            };
-            if at > now {
-                break Next::Done;
-            }
-            let command = match work {
-                DueWork::CheckoutExpiry => match self.expire_due(&current, now, changes).await? {
-                    Ok(expired) => {
-                        counts.checkouts_expired += 1;
-                        current = expired;
-                        continue;
-                    }
-                    Err(next) => break next,
-                },
-                DueWork::TrialReminder => Command::SendTrialReminder,
-                DueWork::TrialEnd | DueWork::PeriodEnd if has_cancellation(&current) => {
-                    Command::ApplyScheduledCancellation
-                }
-                DueWork::PeriodEnd if has_plan_change(&current) => {
-                    Command::ApplyScheduledPlanChange
-                }
-                DueWork::TrialEnd | DueWork::PeriodEnd => {
-                    let purpose = if work == DueWork::TrialEnd {
-                        ChargePurpose::TrialEnd
-                    } else {
-                        ChargePurpose::Renewal
-                    };
-                    match self
-                        .period_charge(&current, purpose, now, reads, changes)
-                        .await?
-                    {
-                        Some(next) => {
-                            if matches!(next, Next::Charge(_) | Next::Done) {
-                                count(counts, purpose);
-                            }
-                            break next;
-                        }
-                        // Free: renewed without an invoice.
-                        None => Command::Renew(ChargeOutcome::Paid {
-                            settlement: Settlement::Free,
-                        }),
-                    }
-                }
-                DueWork::DunningRetry => {
-                    let next = self.dunning_retry(&current, now, reads, changes).await?;
-                    if matches!(next, Next::Charge(_)) {
-                        counts.dunning_retries += 1;
-                    }
-                    break next;
-                }
-                DueWork::DunningExhaustion => Command::ExhaustDunning {
-                    final_failure: None,
-                    policy: self.config.dunning.on_exhaustion(),
-                },
-            };
-            match self
-                .apply_decision(&current, &command, now, changes)
-                .await?
-            {
-                Some(after) => {
-                    match command {
-                        Command::SendTrialReminder => counts.trial_reminders += 1,
-                        Command::ApplyScheduledCancellation => counts.cancellations += 1,
-                        Command::ApplyScheduledPlanChange => counts.plan_changes += 1,
-                        Command::ExhaustDunning { .. } => counts.dunning_exhausted += 1,
-                        _ => counts.renewals += 1,
-                    }
-                    current = after;
-                }
-                None => break Next::Stuck,
-            }
+        let target = match next {
+            Some(deadline) if deadline <= until => deadline.max(now),
+            _ => until,
         };
-        let next = match next {
-            Next::Done if current == *subscription => Next::Stuck,
-            other => other,
-        };
-        if current != *subscription {
-            Billing::claim(&current, changes);
-            if let Some(put) = changes
-                .subscriptions
-                .iter_mut()
-                .find(|put| put.value.id() == current.id())
-            {
-                put.value = current;
+        billing.move_clock(target)?;
+        let run = run_due(billing).await?;
+        let worked = run.did_work();
+        report.merge(run);
+        // Work that cannot progress now (a charge the provider does not answer, a refused
+        // step) does not hold time back: the clock moves on to `until`.
+        if target == until || (!worked && target == now) {
+            if target != until {
+                billing.move_clock(until)?;
+                report.merge(run_due(billing).await?);
             }
-        }
-        Ok(next)
-    }
-
-    /// Expire a checkout that outlived its time to live into `changes`: the subscription
-    /// canceled, its open first invoice voided. `Err` with what to do instead when a checkout
-    /// charge is under way, or the expiry was refused.
-    async fn expire_due(
-        &self,
-        subscription: &Subscription,
-        now: DateTime<Utc>,
-        changes: &mut ChangeSet,
-    ) -> Result<std::result::Result<Subscription, Next>> {
-        let open = self.outstanding_invoices(subscription.id()).await?;
-        for invoice in &open {
-            // A checkout being paid right now is not expired under it.
-            if self.has_pending_attempt(invoice.id()).await? {
-                return Ok(Err(Next::InFlight));
-            }
-        }
-        let Some(expired) = self
-            .apply_decision(subscription, &Command::ExpireCheckout, now, changes)
-            .await?
-        else {
-            return Ok(Err(Next::Stuck));
-        };
-        let voids: Vec<_> = open
-            .iter()
-            .map(|invoice| commet_core::subscription::InvoiceAction::Void(invoice.id()))
-            .collect();
-        self.apply_invoice_actions(&voids, &expired, now, changes)
-            .await?;
-        Ok(Ok(expired))
-    }
-
-    /// The charge of the period that starts at the end of the current one (or of the trial):
-    /// recorded in `changes`. `None` for a free subscription.
-    async fn period_charge(
-        &self,
-        subscription: &Subscription,
-        purpose: ChargePurpose,
-        now: DateTime<Utc>,
-        reads: &BatchReads,
-        changes: &mut ChangeSet,
-    ) -> Result<Option<Next>> {
-        let items = self.priced_items(subscription).await?;
-        if items.iter().all(|(price, _)| price.is_free()) {
-            return Ok(None);
-        }
-        let cycle = subscription
-            .cycle()
-            .ok_or_else(|| BillingError::not_found(EntityKind::Subscription, subscription.id()))?;
-        let start = match subscription.state() {
-            SubscriptionState::Trialing(trialing) => trialing.trial.end(),
-            _ => subscription
-                .current_period()
-                .map_or(cycle.anchor(), |period| period.end()),
-        };
-        let period = cycle
-            .period_containing(start)
-            .map_err(commet_core::subscription::SubscriptionError::from)?;
-        let existing = if reads.look_for_period_invoices {
-            self.store
-                .recurring_invoice(subscription.id(), period.start())
-                .await?
-        } else {
-            None
-        };
-        if let Some(existing) = existing {
-            let attempts = self.store.payment_attempts(existing.id()).await?;
-            if attempts.iter().any(PaymentAttempt::is_pending) {
-                return Ok(Some(Next::InFlight));
-            }
-            return match existing.status() {
-                InvoiceStatus::Outstanding => {
-                    let customer = self
-                        .batch_customer(reads, changes, subscription.customer())
-                        .await?;
-                    Ok(Some(Next::Charge(self.retry_intent(
-                        &existing,
-                        subscription,
-                        &customer,
-                        purpose,
-                        next_attempt_number(&attempts),
-                        now,
-                        changes,
-                    ))))
-                }
-                InvoiceStatus::Paid => {
-                    // Paid already (its settlement was lost with a crash): renew with it.
-                    let summary = InvoiceSummary::of(&existing, None)?;
-                    let settlement = Settlement::Invoice(summary);
-                    let command = if purpose == ChargePurpose::TrialEnd {
-                        Command::EndTrial(ChargeOutcome::Paid { settlement })
-                    } else {
-                        Command::Renew(ChargeOutcome::Paid { settlement })
-                    };
-                    match self
-                        .apply_decision(subscription, &command, now, changes)
-                        .await?
-                    {
-                        Some(after) => Billing::claim(&after, changes),
-                        None => return Ok(Some(Next::InFlight)),
-                    }
-                    Ok(Some(Next::Done))
-                }
-                InvoiceStatus::Draft | InvoiceStatus::Void | InvoiceStatus::Uncollectible => {
-                    Ok(Some(Next::InFlight))
-                }
-            };
-        }
-        let invoice = RecurringInvoice {
-            id: self.ids.next(now),
-            customer: subscription.customer(),
-            subscription: subscription.id(),
-            currency: subscription.currency(),
-            period,
-            items: &items,
-            created_at: now,
-            available_credit: Money::zero(subscription.currency()),
-            policy: self.config.rounding,
-        }
-        .build()?;
-        let customer = self
-            .batch_customer(reads, changes, subscription.customer())
-            .await?;
-        let attempt = self
-            .new_invoice_intent(invoice, subscription, &customer, purpose, now, changes)
-            .await?;
-        Ok(Some(Next::Charge(attempt)))
-    }
-
-    /// A scheduled dunning retry of a past-due subscription, recorded in `changes`.
-    async fn dunning_retry(
-        &self,
-        subscription: &Subscription,
-        now: DateTime<Utc>,
-        reads: &BatchReads,
-        changes: &mut ChangeSet,
-    ) -> Result<Next> {
-        let SubscriptionState::PastDue(past_due) = subscription.state() else {
-            return Ok(Next::Done);
-        };
-        let invoice = self.store.get_invoice(past_due.dunning.invoice).await?;
-        let attempts = self.store.payment_attempts(invoice.id()).await?;
-        if attempts.iter().any(PaymentAttempt::is_pending) {
-            return Ok(Next::InFlight);
-        }
-        let customer = self
-            .batch_customer(reads, changes, subscription.customer())
-            .await?;
-        Ok(Next::Charge(self.retry_intent(
-            &invoice,
-            subscription,
-            &customer,
-            ChargePurpose::DunningRetry,
-            next_attempt_number(&attempts),
-            now,
-            changes,
-        )))
-    }
-
-    /// The customer `id` as `changes` leaves them: from `changes`, else as the batch read them,
-    /// else read now.
-    async fn batch_customer(
-        &self,
-        reads: &BatchReads,
-        changes: &ChangeSet,
-        id: CustomerId,
-    ) -> Result<Customer> {
-        match reads.customers.get(&id) {
-            Some(customer) if !changes.customers.iter().any(|put| put.value.id() == id) => {
-                Ok(customer.clone())
-            }
-            _ => self.customer_view(changes, id).await,
+            return Ok(report);
         }
     }
+}
 
-    async fn has_pending_attempt(&self, invoice: commet_core::ids::InvoiceId) -> Result<bool> {
-        Ok(self
+/// Charges a process recorded and never settled (it died): charged again with the same key
+/// once they are older than the recovery grace, and settled.
+#[derive(Debug)]
+struct AbandonedCharges;
+
+#[async_trait]
+impl DeadlineSource for AbandonedCharges {
+    async fn next_deadline(&self, billing: &Billing) -> Result<Option<DateTime<Utc>>> {
+        let oldest = billing
             .store
-            .payment_attempts(invoice)
-            .await?
-            .iter()
-            .any(PaymentAttempt::is_pending))
+            .pending_payment_attempts(DateTime::<Utc>::MAX_UTC, 1)
+            .await?;
+        Ok(oldest.first().and_then(|attempt| {
+            attempt
+                .created_at
+                .checked_add_signed(billing.config().recovery_grace)
+        }))
     }
 
-    /// Complete charges left pending longer than the recovery grace (their process crashed):
-    /// charge again with the same key (the gateway answers with the first outcome) and settle.
-    async fn recover_abandoned(&self, report: &mut RunReport) -> Result<()> {
-        let cutoff = self.now() - self.config.recovery_grace;
+    async fn run(&self, billing: &Billing, report: &mut RunReport) -> Result<()> {
+        let cutoff = billing.now() - billing.config().recovery_grace;
         let mut tried = HashSet::new();
         loop {
-            let pending = self
+            let pending = billing
                 .store
-                .pending_payment_attempts(cutoff, self.config.batch_size + tried.len())
+                .pending_payment_attempts(cutoff, billing.config().batch_size + tried.len())
                 .await?;
             let fresh: Vec<PaymentAttempt> = pending
                 .into_iter()
@@ -584,116 +234,315 @@ impl Billing {
                 return Ok(());
             }
             for attempt in &fresh {
-                match self.charge(attempt).await {
-                    Ok(charged) => {
-                        self.settle(&attempt.idempotency_key(), &charged, None)
-                            .await?;
-                        report.recovered += 1;
-                        report.commits += 1;
-                    }
-                    Err(_) => report.charges_unresolved += 1,
+                let Ok(result) = billing.call_gateway(attempt).await else {
+                    report.charges_unresolved += 1;
+                    continue;
+                };
+                // Settled by someone else meanwhile: nothing to do.
+                if let Ok(recorded) = billing.read_charge(&attempt.idempotency_key()).await? {
+                    billing.settle::<()>(recorded, &result, None).await?;
+                    report.count_result(&result);
+                    report.recovered += 1;
+                    report.commits += 1;
                 }
             }
         }
     }
+}
 
-    /// Move the engine's [`TestClock`] forward to `until`, stopping at every deadline on the way
-    /// (renewals, trial reminders and ends, dunning retries, scheduled changes, checkout
-    /// expiry) and running the due work there, so a simulated year produces exactly the
-    /// timeline a real one would. `clock` must be the clock the engine was built with.
-    ///
-    /// Work that cannot progress (a charge another process is making) does not hold time back:
-    /// the clock then moves on to `until`.
-    pub async fn advance_to(&self, clock: &TestClock, until: DateTime<Utc>) -> Result<RunReport> {
-        self.check_test_clock(clock)?;
-        let mut report = RunReport::default();
+/// The subscriptions' own deadlines: renewals, trial reminders and ends, scheduled changes,
+/// dunning retries and exhaustion, checkout expiry.
+#[derive(Debug)]
+struct SubscriptionWork;
+
+#[async_trait]
+impl DeadlineSource for SubscriptionWork {
+    async fn next_deadline(&self, billing: &Billing) -> Result<Option<DateTime<Utc>>> {
+        Ok(billing.store.next_due_at().await?)
+    }
+
+    async fn run(&self, billing: &Billing, report: &mut RunReport) -> Result<()> {
+        let mut skipped: HashSet<SubscriptionId> = HashSet::new();
         loop {
-            let now = self.now();
-            let target = match self.store.next_due_at().await? {
-                Some(due) if due <= until => due.max(now),
-                _ => until,
-            };
-            clock.set(target)?;
-            let run = self.run_due().await?;
-            let worked = run.did_work();
-            report.merge(run);
-            if target == until || (!worked && target == now) {
-                if target != until {
-                    clock.set(until)?;
-                    report.merge(self.run_due().await?);
+            let now = billing.now();
+            let batch: Vec<Subscription> = billing
+                .store
+                .due(now, billing.config().batch_size + skipped.len())
+                .await?
+                .into_iter()
+                .filter(|subscription| !skipped.contains(&subscription.id()))
+                .take(billing.config().batch_size)
+                .collect();
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let decided = decide_batch(billing, batch, now).await?;
+            skipped.extend(decided.report.failures.iter().map(|f| f.subscription));
+            report.merge(decided.report);
+            let unresolved = charge_batch(billing, decided.charges, report).await?;
+            skipped.extend(unresolved);
+        }
+    }
+}
+
+/// A batch decided and its intents committed.
+struct DecidedBatch {
+    /// The charges recorded, as stored.
+    charges: Vec<Recorded>,
+    /// What the decisions did (and the subscriptions refused).
+    report: RunReport,
+}
+
+/// Decide a batch of due subscriptions and commit the decisions and charge intents in one
+/// commit, re-run from fresh reads if it loses a race (a concurrent worker got there first).
+/// A subscription the domain refuses is reported and left out; the batch is decided again
+/// without it, so nothing of it is written.
+async fn decide_batch(
+    billing: &Billing,
+    batch: Vec<Subscription>,
+    now: DateTime<Utc>,
+) -> Result<DecidedBatch> {
+    let ids: Vec<SubscriptionId> = batch.iter().map(Subscription::id).collect();
+    let mut subscriptions = Some(batch);
+    let mut failures = Vec::new();
+    let mut refresh = false;
+    for _ in 0..MAX_RUNS + ids.len() {
+        let current = match subscriptions.take() {
+            Some(just_read) => just_read,
+            None => {
+                let mut fresh = Vec::with_capacity(ids.len());
+                for &id in &ids {
+                    fresh.extend(billing.store.subscription(id).await?);
                 }
-                return Ok(report);
+                fresh
             }
-        }
-    }
-}
-
-/// The attempts an intent commit records, each with its invoice and subscription as the
-/// commit stores them, if it writes them (new invoices still lack the numbers the commit
-/// gives: see [`numbered`]).
-fn recorded_by(changes: &ChangeSet, attempts: Vec<PaymentAttempt>) -> Vec<Recorded> {
-    attempts
-        .into_iter()
-        .map(|attempt| {
-            let invoice = changes
-                .invoices
+        };
+        let catalog = billing.catalog_view(refresh).await?;
+        let context = billing.context(&catalog, now);
+        let customer_ids: Vec<CustomerId> = current.iter().map(Subscription::customer).collect();
+        let customers: HashMap<CustomerId, Customer> = billing
+            .store
+            .customers_by_id(&customer_ids)
+            .await?
+            .into_iter()
+            .map(|customer| (customer.id(), customer))
+            .collect();
+        let mut writes = Writes::default();
+        let mut report = RunReport::default();
+        let mut attempts = Vec::new();
+        let mut refused = None;
+        for subscription in current.iter().filter(|s| {
+            !failures
                 .iter()
-                .find(|write| write.put.value.id() == attempt.invoice)
-                .map(|write| write.put.stored());
-            let subscription = attempt
-                .subscription
-                .and_then(|id| {
-                    changes
-                        .subscriptions
-                        .iter()
-                        .find(|put| put.value.id() == id)
-                })
-                .map(Put::stored);
-            let attempt = changes
-                .payment_attempts
-                .iter()
-                .find(|put| put.value.id == attempt.id)
-                .map_or(attempt, Put::stored);
-            Recorded {
-                attempt,
-                invoice,
+                .any(|failure: &DueFailure| failure.subscription == s.id())
+        }) {
+            match decide_one(
+                billing,
                 subscription,
+                &context,
+                &customers,
+                &mut writes,
+                &mut report,
+            )
+            .await
+            {
+                Ok(Some(attempt)) => attempts.push(attempt),
+                Ok(None) => {}
+                Err(error) => {
+                    refused = Some((subscription.id(), error));
+                    break;
+                }
             }
-        })
-        .collect()
+        }
+        match refused {
+            Some((_, error)) if error.is_not_in_catalog() && !refresh => {
+                refresh = true;
+                subscriptions = Some(current);
+                continue;
+            }
+            Some((_, error)) if error.is_conflict() => continue,
+            Some((subscription, error)) if error.is_refusal() => {
+                failures.push(DueFailure {
+                    subscription,
+                    error,
+                });
+                subscriptions = Some(current);
+                continue;
+            }
+            Some((_, error)) => return Err(error),
+            None => {}
+        }
+        report.failures.clone_from(&failures);
+        if writes.is_empty() {
+            return Ok(DecidedBatch {
+                charges: Vec::new(),
+                report,
+            });
+        }
+        match billing.store.commit(writes.changes.clone()).await {
+            Ok(receipt) => {
+                report.commits += 1;
+                let charges = attempts
+                    .iter()
+                    .map(|attempt| Recorded::stored(&writes, &receipt, attempt))
+                    .collect::<Result<_>>()?;
+                return Ok(DecidedBatch { charges, report });
+            }
+            Err(error) if error.is_conflict() => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(BillingError::Contention {
+        what: "due work".into(),
+    })
 }
 
-/// Give the recorded new invoices the numbers the commit gave them (an invoice that cannot
-/// take it is read back when settled instead).
-fn numbered(recorded: &mut [Recorded], receipt: &CommitReceipt) {
-    for (id, number) in &receipt.invoice_numbers {
-        for entry in recorded.iter_mut() {
-            if let Some(invoice) = entry.invoice.as_mut().filter(|i| i.id() == *id)
-                && invoice.assign_number(number.clone()).is_err()
-            {
-                entry.invoice = None;
+/// Bring one due subscription forward to `now`, into `writes`: every step the domain decides
+/// without a charge, and the charge it then needs, if any (returned).
+async fn decide_one(
+    billing: &Billing,
+    subscription: &Subscription,
+    context: &Context<'_>,
+    customers: &HashMap<CustomerId, Customer>,
+    writes: &mut Writes,
+    report: &mut RunReport,
+) -> Result<Option<PaymentAttempt>> {
+    let now = context.now;
+    let mut current = subscription.clone();
+    while let Some(step) = current.due_step(context)? {
+        let command = match step {
+            DueStep::Decide(command) => command,
+            DueStep::ExpireCheckout => Command::ExpireCheckout {
+                open_invoices: billing
+                    .outstanding_invoices(current.id())
+                    .await?
+                    .iter()
+                    .map(commet_core::invoice::Invoice::id)
+                    .collect(),
+            },
+            DueStep::ChargePeriod { purpose, period } => {
+                let customer = payer(billing, writes, customers, current.customer()).await?;
+                let charge = current.charge_period(purpose, period, &customer, context)?;
+                report.count_charge(purpose);
+                let attempt = charge.attempt.clone();
+                writes.put_charge(charge, &billing.config().invoice_series);
+                return Ok(Some(attempt));
+            }
+            DueStep::RetryInvoice { invoice } => {
+                let customer = payer(billing, writes, customers, current.customer()).await?;
+                let invoice = billing.store.get_invoice(invoice).await?;
+                let attempts = billing.store.payment_attempts(invoice.id()).await?;
+                let charge = current.retry(&invoice, &attempts, &customer, context)?;
+                report.count_charge(ChargePurpose::DunningRetry);
+                let attempt = charge.attempt.clone();
+                writes.put_charge(charge, &billing.config().invoice_series);
+                return Ok(Some(attempt));
+            }
+        };
+        let decision = current.decide(&command, context)?;
+        report.count(decision.trigger);
+        current = billing.apply_decision(writes, decision, now).await?;
+    }
+    Ok(None)
+}
+
+/// The customer who pays, as this commit leaves them: written by it, read for the batch, or
+/// read now.
+async fn payer(
+    billing: &Billing,
+    writes: &Writes,
+    customers: &HashMap<CustomerId, Customer>,
+    id: CustomerId,
+) -> Result<Customer> {
+    if let Some(customer) = writes.customer(id) {
+        return Ok(customer.clone());
+    }
+    match customers.get(&id) {
+        Some(customer) => Ok(customer.clone()),
+        None => Ok(billing.store.get_customer(id).await?),
+    }
+}
+
+/// Charge a batch's recorded attempts, then settle them all in one commit (one by one if that
+/// commit loses a race). Returns the subscriptions whose charge is unresolved.
+async fn charge_batch(
+    billing: &Billing,
+    charges: Vec<Recorded>,
+    report: &mut RunReport,
+) -> Result<Vec<SubscriptionId>> {
+    let mut outcomes = Vec::with_capacity(charges.len());
+    let mut unresolved = Vec::new();
+    for recorded in charges {
+        match billing.call_gateway(&recorded.attempt).await {
+            Ok(result) => {
+                report.count_result(&result);
+                outcomes.push((recorded, result));
+            }
+            Err(_) => {
+                report.charges_unresolved += 1;
+                unresolved.extend(recorded.attempt.subscription);
             }
         }
     }
-}
-
-/// Count a period charge that was recorded (or found paid).
-fn count(counts: &mut RunReport, purpose: ChargePurpose) {
-    if purpose == ChargePurpose::TrialEnd {
-        counts.trial_ends += 1;
-    } else {
-        counts.renewals += 1;
+    if outcomes.is_empty() {
+        return Ok(unresolved);
     }
-}
-
-fn has_cancellation(subscription: &Subscription) -> bool {
-    match subscription.state() {
-        SubscriptionState::Active(active) => active.cancellation.is_some(),
-        SubscriptionState::Trialing(trialing) => trialing.cancellation.is_some(),
-        _ => false,
+    let now = billing.now();
+    let catalog = billing.catalog_view(false).await?;
+    let context = billing.context(&catalog, now);
+    let mut writes = Writes::default();
+    let mut together = true;
+    for (recorded, result) in &outcomes {
+        match recorded.subscription.settle(
+            &recorded.attempt,
+            &recorded.invoice,
+            &recorded.customer,
+            result,
+            &context,
+        ) {
+            Ok(settled) => billing.put_settled(&mut writes, settled, now),
+            Err(_) => {
+                together = false;
+                break;
+            }
+        }
     }
+    if together {
+        match billing.store.commit(writes.changes).await {
+            Ok(_) => {
+                report.commits += 1;
+                return Ok(unresolved);
+            }
+            Err(error) if error.is_conflict() => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    // Something moved since the intents were committed: each is settled from fresh reads.
+    for (recorded, result) in outcomes {
+        billing.settle::<()>(recorded, &result, None).await?;
+        report.commits += 1;
+    }
+    Ok(unresolved)
 }
 
-fn has_plan_change(subscription: &Subscription) -> bool {
-    matches!(subscription.state(), SubscriptionState::Active(active) if active.plan_change.is_some())
+impl BillingError {
+    /// True if the domain refused (as opposed to the store or the provider failing).
+    pub(crate) fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            BillingError::Subscription(_)
+                | BillingError::Invoice(_)
+                | BillingError::Proration(_)
+                | BillingError::Invalid(_)
+                | BillingError::PaymentInProgress { .. }
+        )
+    }
+
+    /// True if a decision named a plan or price the catalog as read does not hold.
+    pub(crate) fn is_not_in_catalog(&self) -> bool {
+        matches!(
+            self,
+            BillingError::Subscription(SubscriptionError::NotInCatalog(_))
+        )
+    }
 }

@@ -30,7 +30,7 @@ pub enum BillingError {
     /// The subscription cannot do that now (HTTP 409): an illegal transition, work not due, a
     /// scheduled cancellation in the way ...
     #[error(transparent)]
-    Subscription(#[from] SubscriptionError),
+    Subscription(SubscriptionError),
     /// The invoice cannot do that now (HTTP 409), or its figures were refused.
     #[error(transparent)]
     Invoice(#[from] InvoiceError),
@@ -47,14 +47,22 @@ pub enum BillingError {
         /// A message fit for the customer.
         message: String,
     },
-    /// The customer has no payment method on file (HTTP 402).
-    #[error("the customer has no payment method on file")]
-    NoPaymentMethod,
-    /// A charge for this subscription is in flight (HTTP 409): try again in a moment.
-    #[error("a payment for {subscription} is in progress")]
+    /// A charge for this subscription is in flight (HTTP 409): until it is settled the
+    /// subscription takes no other command. Try again in a moment; a charge whose process died
+    /// is completed by the due work after [`recovery_grace`](crate::BillingConfig::recovery_grace).
+    #[error("a payment for this subscription is in progress (attempt {attempt})")]
     PaymentInProgress {
-        /// The subscription.
-        subscription: String,
+        /// The idempotency key of the attempt under way, `{invoice}:{attempt}`.
+        attempt: String,
+    },
+    /// A call with this idempotency key and the same request is still being answered: its
+    /// charge is in flight (HTTP 409). Repeat the call shortly: it then answers with the first
+    /// result (or the decline). The one answer concurrent calls with one key get before the
+    /// first result exists.
+    #[error("a request with idempotency key {key:?} is still in progress")]
+    RequestInProgress {
+        /// The key.
+        key: String,
     },
     /// The payment provider could not be reached (HTTP 503). The charge was recorded and will
     /// be completed by a later run with the same idempotency key; nothing is charged twice.
@@ -78,9 +86,29 @@ pub enum BillingError {
     /// The store failed (HTTP 500/503).
     #[error(transparent)]
     Store(StoreError),
-    /// The test clock refused to move.
+    /// The clock refused to move: backwards, or the engine runs on the wall clock
+    /// ([`Billing::advance_to`](crate::Billing::advance_to) needs a test clock).
     #[error(transparent)]
     Clock(#[from] ClockError),
+    /// A bug in commet (the engine and the domain disagreed). Nothing was changed; please
+    /// report it.
+    #[error("internal error: {reason}")]
+    Internal {
+        /// What disagreed.
+        reason: String,
+    },
+}
+
+impl From<SubscriptionError> for BillingError {
+    fn from(error: SubscriptionError) -> Self {
+        match error {
+            SubscriptionError::ChargeInFlight { attempt } => {
+                BillingError::PaymentInProgress { attempt }
+            }
+            SubscriptionError::Invalid(invalid) => BillingError::Invalid(invalid),
+            other => BillingError::Subscription(other),
+        }
+    }
 }
 
 impl From<StoreError> for BillingError {
@@ -100,6 +128,12 @@ impl BillingError {
             kind,
             id: id.to_string(),
         }
+    }
+
+    /// True if the error is a declined payment.
+    #[must_use]
+    pub fn is_declined(&self) -> bool {
+        matches!(self, BillingError::PaymentDeclined { .. })
     }
 
     /// True if the operation lost a race and may be run again from its reads.

@@ -25,6 +25,8 @@ pub struct IdempotencyRecord {
     pub created_at: DateTime<Utc>,
     /// When the record may be forgotten and the key reused.
     pub expires_at: DateTime<Utc>,
+    /// The stored version: 0 before the first write.
+    pub version: u64,
 }
 
 impl IdempotencyRecord {

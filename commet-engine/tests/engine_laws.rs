@@ -443,7 +443,7 @@ proptest! {
                 let _ = world.h.billing.customers().set_payment_method(customer, "pm_card_visa").await;
             }
             let until = world.h.billing.now() + TimeDelta::days(400);
-            let report: RunReport = world.h.billing.advance_to(&world.h.clock, until).await.map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let report: RunReport = world.h.billing.advance_to(until).await.map_err(|e| TestCaseError::fail(e.to_string()))?;
             let _ = report;
             // Charges the gateway could not answer are retried by every run; a service runs
             // `run_due` regularly, and the flakiest method here needs three calls.

@@ -133,3 +133,28 @@ pub fn access(subscription: &Subscription, now: DateTime<Utc>, policy: AccessPol
         SubscriptionState::Canceled(_) => Access::deny(AccessReason::Canceled),
     }
 }
+
+/// Should the customer with these `subscriptions` (newest first, as lists are) be served at
+/// `now`? Granted if any subscription grants, the one granting longest winning; otherwise the
+/// reason of the newest subscription, or `no_subscription` if there is none.
+#[must_use]
+pub fn access_for<'a>(
+    subscriptions: impl IntoIterator<Item = &'a Subscription>,
+    now: DateTime<Utc>,
+    policy: AccessPolicy,
+) -> Access {
+    let mut best: Option<Access> = None;
+    for subscription in subscriptions {
+        let answer = access(subscription, now, policy);
+        best = Some(match best {
+            None => answer,
+            Some(current)
+                if answer.granted && (!current.granted || answer.until > current.until) =>
+            {
+                answer
+            }
+            Some(current) => current,
+        });
+    }
+    best.unwrap_or_else(Access::no_subscription)
+}

@@ -237,6 +237,19 @@ impl Subscription {
         self.charge_new(invoice, customer, purpose, context)
     }
 
+    /// The invoice a retry charges: the one dunning collects, or why there is none (a
+    /// subscription that is not past due has nothing to retry).
+    pub fn unpaid_invoice(&self) -> Result<crate::ids::InvoiceId, SubscriptionError> {
+        match &self.state {
+            SubscriptionState::PastDue(past_due) => Ok(past_due.dunning.invoice),
+            _ => Err(IllegalTransition {
+                from: Some(self.status()),
+                trigger: Trigger::PaymentRecovered,
+            }
+            .into()),
+        }
+    }
+
     /// Charge the unpaid invoice of a past-due subscription again: a scheduled retry, "pay
     /// now", or a new payment method. `attempts` are the invoice's attempts so far.
     pub fn retry(
@@ -386,6 +399,50 @@ impl Subscription {
         Ok(Resolution::ChargeFirst(
             self.charge_new(invoice, customer, purpose, context)?,
         ))
+    }
+
+    /// `invoice`, of this subscription, was paid outside commet (cash, a bank transfer): the
+    /// invoice paid and, if it is the invoice dunning collects, the subscription's recovery
+    /// (`payment.recovered`, `payment.received`). Refused while a charge is in flight.
+    pub fn invoice_paid_out_of_band(
+        &self,
+        invoice: &Invoice,
+        context: &Context<'_>,
+    ) -> Result<(Invoice, Option<Decision>), SubscriptionError> {
+        self.no_charge_in_flight()?;
+        let mut invoice = invoice.clone();
+        invoice.mark_paid(context.now, invoice.amount_due())?;
+        let collected = matches!(
+            &self.state,
+            SubscriptionState::PastDue(past_due) if past_due.dunning.invoice == invoice.id()
+        );
+        if !collected {
+            return Ok((invoice, None));
+        }
+        let summary = InvoiceSummary::of(&invoice, None)?;
+        let decision = self.decide(&Command::Recover { invoice: summary }, context)?;
+        Ok((invoice, Some(decision)))
+    }
+
+    /// May `invoice`, of this subscription, be voided by hand? Not while a charge is in flight,
+    /// and not the invoice dunning collects: forgive that one with the admin override, which
+    /// says what happens to the subscription.
+    pub fn check_void(&self, invoice: &Invoice) -> Result<(), SubscriptionError> {
+        self.no_charge_in_flight()?;
+        match &self.state {
+            SubscriptionState::PastDue(past_due) if past_due.dunning.invoice == invoice.id() => {
+                Err(crate::InvalidField::new(
+                    "invoice",
+                    format_args!(
+                        "is being collected for the past-due subscription {}: use the admin \
+                         override to forgive it",
+                        self.id
+                    ),
+                )
+                .into())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Decide what the result of the charge in flight does (see the [module docs](self)).

@@ -102,16 +102,23 @@ pub struct CheckoutOffer {
 }
 
 impl CheckoutOffer {
-    /// An offer of checkout at `url` for `amount` (what completing it charges), expiring at
-    /// `expires_at` if set. `success_url` and `cancel_url` must be absolute http(s) URLs (a
-    /// `javascript:` URL would run in the customer's browser): the error names the field.
+    /// An offer of checkout at `url` for `amount` (what completing it charges: see
+    /// [`first_charge`](super::first_charge)), made now, expiring after the policy's
+    /// `checkout_expires_after` if set. `success_url` and `cancel_url` must be absolute http(s)
+    /// URLs (a `javascript:` URL would run in the customer's browser): the error names the field.
     pub fn new(
         url: SignedUrl,
         amount: Money,
-        expires_at: Option<DateTime<Utc>>,
         success_url: Option<String>,
         cancel_url: Option<String>,
+        context: &super::Context<'_>,
     ) -> Result<CheckoutOffer, InvalidField> {
+        let expires_at = match context.policy.checkout_expires_after {
+            Some(ttl) => Some(context.now.checked_add_signed(ttl).ok_or_else(|| {
+                InvalidField::new("checkout_expires_after", "expires out of range")
+            })?),
+            None => None,
+        };
         for (field, redirect) in [("success_url", &success_url), ("cancel_url", &cancel_url)] {
             if let Some(redirect) = redirect {
                 check_url(field, redirect, true)?;

@@ -63,7 +63,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use access::{Access, AccessPolicy, AccessReason, PastDueAccess, access};
+pub use access::{Access, AccessPolicy, AccessReason, PastDueAccess, access, access_for};
 pub use admin::{AdminUpdate, OpenInvoicePolicy};
 pub use charge::{Charge, CheckoutTerms, Resolution, SettledCharge, first_charge};
 pub use command::{

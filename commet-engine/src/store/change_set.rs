@@ -120,6 +120,19 @@ impl Versioned for Invoice {
     }
 }
 
+impl Versioned for IdempotencyRecord {
+    const KIND: EntityKind = EntityKind::IdempotencyRecord;
+    fn key(&self) -> String {
+        self.key.clone()
+    }
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn set_version(&mut self, version: u64) {
+        self.version = version;
+    }
+}
+
 impl Versioned for PaymentAttempt {
     const KIND: EntityKind = EntityKind::PaymentAttempt;
     fn key(&self) -> String {
@@ -223,7 +236,7 @@ pub struct ChangeSet {
     /// Events for the outbox, in order; the store numbers them.
     pub events: Vec<Envelope>,
     /// Idempotency records to keep.
-    pub idempotency: Vec<IdempotencyRecord>,
+    pub idempotency: Vec<Put<IdempotencyRecord>>,
 }
 
 /// What a commit assigned.
@@ -319,8 +332,8 @@ impl ChangeSet {
         for put in &self.payment_attempts {
             put.value.validate()?;
         }
-        for record in &self.idempotency {
-            record.validate()?;
+        for put in &self.idempotency {
+            put.value.validate()?;
         }
         let mut event_ids = HashSet::new();
         if !self.events.iter().all(|event| event_ids.insert(event.id)) {

@@ -40,7 +40,7 @@ use crate::idempotency::IdempotencyRecord;
 use commet_core::catalog::{Plan, Price};
 use commet_core::customer::Customer;
 use commet_core::ids::{CustomerId, InvoiceId, PlanId, PriceId, SubscriptionId};
-use commet_core::invoice::{Invoice, NumberSeries};
+use commet_core::invoice::Invoice;
 use commet_core::payment::PaymentAttempt;
 use commet_core::subscription::Subscription;
 
@@ -53,132 +53,144 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// Every method is required (no default bodies); conveniences live in [`StoreExt`].
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
-    /// A customer by id.
-    async fn customer(&self, id: CustomerId) -> Result<Option<Customer>>;
-
-    /// The customers with these ids that exist, in the order of `ids` (an id given twice is
-    /// answered twice). One call for a batch of work, instead of one per customer.
+    /// The customers with these ids that exist, in the order of `ids`.
     async fn customers_by_id(&self, ids: &[CustomerId]) -> Result<Vec<Customer>>;
-
     /// The customer with this external id.
     async fn customer_by_external_id(&self, external_id: &str) -> Result<Option<Customer>>;
-
-    /// The customers with this e-mail address (compared without regard to ASCII case), newest
-    /// first.
+    /// The customers with this e-mail address, newest first.
     async fn customers_by_email(&self, email: &str) -> Result<Vec<Customer>>;
-
     /// All customers, newest first.
     async fn customers(&self, page: PageRequest) -> Result<Page<Customer>>;
-
-    /// A plan by id.
-    async fn plan(&self, id: PlanId) -> Result<Option<Plan>>;
-
     /// All plans, in creation order.
     async fn plans(&self) -> Result<Vec<Plan>>;
-
-    /// A price by id.
-    async fn price(&self, id: PriceId) -> Result<Option<Price>>;
-
-    /// The prices of one plan (or of all plans), in creation order.
-    async fn prices(&self, plan: Option<PlanId>) -> Result<Vec<Price>>;
-
+    /// All prices, in creation order.
+    async fn prices(&self) -> Result<Vec<Price>>;
     /// A subscription by id.
     async fn subscription(&self, id: SubscriptionId) -> Result<Option<Subscription>>;
-
     /// Subscriptions matching `query`, newest first.
     async fn subscriptions(
         &self,
         query: SubscriptionQuery,
         page: PageRequest,
     ) -> Result<Page<Subscription>>;
-
-    /// Subscriptions whose next work is due at or before `now`, oldest deadline first (ties by
-    /// id), at most `limit`.
+    /// Subscriptions whose next work is due at or before `now`, oldest deadline first.
     async fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Subscription>>;
-
-    /// The earliest deadline of any subscription, if one has any.
-    async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>>;
-
-    /// An invoice (with its lines) by id.
+    /// An invoice by id.
     async fn invoice(&self, id: InvoiceId) -> Result<Option<Invoice>>;
-
     /// Invoices matching `query`, newest first.
     async fn invoices(&self, query: InvoiceQuery, page: PageRequest) -> Result<Page<Invoice>>;
-
     /// The recurring invoice of `subscription` for the period starting at `period_start`.
     async fn recurring_invoice(
         &self,
         subscription: SubscriptionId,
         period_start: DateTime<Utc>,
     ) -> Result<Option<Invoice>>;
-
-    /// The series stored under `prefix`, with its next value.
-    async fn number_series(&self, prefix: &str) -> Result<Option<NumberSeries>>;
-
-    /// The payment attempt with this idempotency key.
-    async fn payment_attempt(&self, idempotency_key: &str) -> Result<Option<PaymentAttempt>>;
-
     /// The payment attempts of an invoice, in attempt order.
     async fn payment_attempts(&self, invoice: InvoiceId) -> Result<Vec<PaymentAttempt>>;
-
-    /// Attempts still pending that were recorded before `created_before`, oldest first: the
-    /// charges a crash left unfinished.
+    /// Attempts still pending that were recorded before `created_before`, oldest first.
     async fn pending_payment_attempts(
         &self,
         created_before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<PaymentAttempt>>;
-
     /// Outbox events with a sequence number above `seq`, in order, at most `limit`.
     async fn events_after(&self, seq: u64, limit: usize) -> Result<Vec<StoredEvent>>;
-
-    /// The idempotency record for `key`, if one is still live at `now`.
-    async fn idempotency_record(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<IdempotencyRecord>>;
-
+    /// The idempotency record for `key`, as stored (live or expired).
+    async fn idempotency_record(&self, key: &str) -> Result<Option<IdempotencyRecord>>;
     /// Write a change set atomically (see [`ChangeSet`]); nothing is written on error.
     async fn commit(&self, changes: ChangeSet) -> Result<CommitReceipt>;
 }
 
-/// Conveniences over any [`Store`]: getters that answer [`StoreError::NotFound`].
+/// Conveniences over any [`Store`].
 #[async_trait]
 pub trait StoreExt: Store {
+    /// A customer by id.
+    async fn customer(&self, id: CustomerId) -> Result<Option<Customer>> {
+        Ok(self.customers_by_id(&[id]).await?.into_iter().next())
+    }
     /// A customer that must exist.
     async fn get_customer(&self, id: CustomerId) -> Result<Customer> {
         self.customer(id)
             .await?
             .ok_or_else(|| not_found(EntityKind::Customer, id))
     }
-
     /// A subscription that must exist.
     async fn get_subscription(&self, id: SubscriptionId) -> Result<Subscription> {
         self.subscription(id)
             .await?
             .ok_or_else(|| not_found(EntityKind::Subscription, id))
     }
-
     /// An invoice that must exist.
     async fn get_invoice(&self, id: InvoiceId) -> Result<Invoice> {
         self.invoice(id)
             .await?
             .ok_or_else(|| not_found(EntityKind::Invoice, id))
     }
-
+    /// A plan by id.
+    async fn plan(&self, id: PlanId) -> Result<Option<Plan>> {
+        Ok(self.plans().await?.into_iter().find(|plan| plan.id() == id))
+    }
+    /// A plan that must exist.
+    async fn get_plan(&self, id: PlanId) -> Result<Plan> {
+        self.plan(id)
+            .await?
+            .ok_or_else(|| not_found(EntityKind::Plan, id))
+    }
+    /// A price by id.
+    async fn price(&self, id: PriceId) -> Result<Option<Price>> {
+        Ok(self
+            .prices()
+            .await?
+            .into_iter()
+            .find(|price| price.id() == id))
+    }
     /// A price that must exist.
     async fn get_price(&self, id: PriceId) -> Result<Price> {
         self.price(id)
             .await?
             .ok_or_else(|| not_found(EntityKind::Price, id))
     }
-
-    /// A plan that must exist.
-    async fn get_plan(&self, id: PlanId) -> Result<Plan> {
-        self.plan(id)
+    /// The prices of one plan.
+    async fn prices_of(&self, plan: PlanId) -> Result<Vec<Price>> {
+        Ok(self
+            .prices()
             .await?
-            .ok_or_else(|| not_found(EntityKind::Plan, id))
+            .into_iter()
+            .filter(|price| price.plan() == plan)
+            .collect())
+    }
+    /// The attempt with this idempotency key (`{invoice}:{attempt}`).
+    async fn payment_attempt(&self, idempotency_key: &str) -> Result<Option<PaymentAttempt>> {
+        let Some(invoice) = idempotency_key
+            .split_once(':')
+            .and_then(|(invoice, _)| invoice.parse::<InvoiceId>().ok())
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .payment_attempts(invoice)
+            .await?
+            .into_iter()
+            .find(|attempt| attempt.idempotency_key() == idempotency_key))
+    }
+    /// The earliest deadline of any subscription.
+    async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
+        Ok(self
+            .due(DateTime::<Utc>::MAX_UTC, 1)
+            .await?
+            .first()
+            .and_then(Subscription::next_due_at))
+    }
+    /// The idempotency record for `key`, if it is still live at `now`.
+    async fn live_idempotency_record(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<IdempotencyRecord>> {
+        Ok(self
+            .idempotency_record(key)
+            .await?
+            .filter(|record| record.is_live(now)))
     }
 }
 

@@ -161,7 +161,7 @@ impl Harness {
 
     /// Move the clock to `until`, running every deadline on the way.
     pub async fn advance_to(&self, until: DateTime<Utc>) {
-        self.billing.advance_to(&self.clock, until).await.unwrap();
+        self.billing.advance_to(until).await.unwrap();
     }
 
     /// The subscription now.
