@@ -1,25 +1,5 @@
-//! Charges: what a subscription must charge for, and what the charge's result does.
-//!
-//! Every charge goes through the same two decisions, whatever asked for it (checkout, a trial's
-//! end, a renewal, a dunning retry, an upgrade, resuming, reactivating):
-//!
-//! 1. **what to charge**: a [`Charge`] (the invoice, finalized with the customer's credit
-//!    applied; a pending [`PaymentAttempt`]; the subscription with the charge recorded as in
-//!    flight). The engine commits it before it asks the payment provider, so a crash never
-//!    loses a charge or makes it twice. Some requests need no charge (a trial's checkout, a
-//!    downgrade, resuming inside the paid period): they come back as a [`Decision`] instead
-//!    ([`Resolution`]).
-//! 2. **what the result does**: [`Subscription::settle`] turns the provider's answer into one
-//!    [`SettledCharge`]: the attempt completed through its own table, the invoice paid (or, for
-//!    a declined immediate change, voided with its credit returned), and the subscription's
-//!    transition, with every event. A declined period charge starts or continues dunning with
-//!    the engine's [`DunningPolicy`](crate::dunning::DunningPolicy); when no retry is left, the
-//!    failure and the exhaustion of dunning are decided together: `payment.failed` and
-//!    `subscription.payment_failed` (with `retryAt` null), then `payment.retry_failed` and, under
-//!    the default policy, `subscription.canceled`.
-//!
-//! The engine only loads the aggregates, asks these functions, commits what they return and
-//! calls the payment provider.
+//! Charges: what a subscription must charge for, and what the charge's result does. See
+//! [charges](super#charges).
 
 use chrono::{DateTime, TimeDelta, Utc};
 use rust_decimal::Decimal;
@@ -47,7 +27,7 @@ use crate::proration::{self, ChangePreview};
 use crate::token::Purpose;
 
 /// A charge to make: what the engine records in one commit before it asks the payment
-/// provider. See the [module docs](self).
+/// provider. See [charges](super#charges).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Charge {
     /// The subscription with the charge recorded as in flight (written in the same commit, so a
@@ -445,7 +425,7 @@ impl Subscription {
         }
     }
 
-    /// Decide what the result of the charge in flight does (see the [module docs](self)).
+    /// Decide what the result of the charge in flight does (see [charges](super#charges)).
     /// `attempt`, `invoice` and `customer` are as stored: the attempt in flight, its invoice and
     /// the invoice's customer.
     #[allow(clippy::too_many_lines)] // one arm per outcome, each short

@@ -1,10 +1,48 @@
-//! Subscriptions: the lifecycle as one explicit, pure state machine.
+//! Subscriptions: the lifecycle as one explicit, pure state machine, and every rule about what
+//! it is due, what it charges and what a charge's result does.
 //!
 //! A [`Subscription`] moves only through [`Subscription::create`] and [`Subscription::decide`],
 //! which return a [`Decision`]: the new subscription, the events to publish, and the actions to
 //! take on invoices. Both go through [`transition`], the one function that maps
 //! `(status, trigger)` to the next status and its events. Nothing else in commet assigns a
-//! status. Business rules live here and touch no store and no clock: the caller passes `now`.
+//! status. Business rules live here and touch no store and no clock: the caller passes `now`
+//! (and the catalog, the billing policy and the id source) in a [`Context`].
+//!
+//! | question | answer |
+//! |---|---|
+//! | what is due now? | [`Subscription::due_step`]: a [`Decision`] to make, or a charge ([`DueStep`]) |
+//! | what does a request charge? | [`Subscription::complete_checkout`], [`charge_period`](Subscription::charge_period), [`retry`](Subscription::retry), [`change_plan`](Subscription::change_plan), [`restart`](Subscription::restart): a [`Charge`] to record first, or a decision ([`Resolution`]) |
+//! | what does a charge's result do? | [`Subscription::settle`]: one [`SettledCharge`] (renewal, dunning step, exhaustion, a declined change's invoice voided) |
+//! | what does checkout cost now? | [`first_charge`], [`Subscription::checkout_terms`] |
+//! | should the customer be served? | [`access`], [`access_for`] |
+//!
+//! The modules: `transition` (the table), `command` (commands and their facts), `decision`
+//! (context, decision, errors, invoice actions), `decide` (the handler of each command),
+//! `admin` (the override), `events` (a row's events), `rules` (what handlers share), `due`,
+//! `charge`, `access`, `state`, `status`, `item`.
+//!
+//! # Charges
+//!
+//! Every charge goes through the same two decisions, whatever asked for it (checkout, a trial's
+//! end, a renewal, a dunning retry, an upgrade, resuming, reactivating):
+//!
+//! 1. **what to charge**: a [`Charge`] (the invoice, finalized with the customer's credit
+//!    applied; a pending [`PaymentAttempt`](crate::payment::PaymentAttempt); the subscription with the charge recorded as in
+//!    flight). The engine commits it before it asks the payment provider, so a crash never
+//!    loses a charge or makes it twice. Some requests need no charge (a trial's checkout, a
+//!    downgrade, resuming inside the paid period): they come back as a [`Decision`] instead
+//!    ([`Resolution`]).
+//! 2. **what the result does**: [`Subscription::settle`] turns the provider's answer into one
+//!    [`SettledCharge`]: the attempt completed through its own table, the invoice paid (or, for
+//!    a declined immediate change, voided with its credit returned), and the subscription's
+//!    transition, with every event. A declined period charge starts or continues dunning with
+//!    the engine's [`DunningPolicy`](crate::dunning::DunningPolicy); when no retry is left, the
+//!    failure and the exhaustion of dunning are decided together: `payment.failed` and
+//!    `subscription.payment_failed` (with `retryAt` null), then `payment.retry_failed` and, under
+//!    the default policy, `subscription.canceled`.
+//!
+//! The engine only loads the aggregates, asks these functions, commits what they return and
+//! calls the payment provider.
 //!
 //! # The transition table
 //!
@@ -41,8 +79,14 @@
 //!   while it had a paid period works the same way (the table's "new period anchored now"
 //!   applies once that paid period is over).
 //! - **Currency** never changes on a subscription; a plan change to another currency is refused.
-//! - **Dunning** retry times come from the engine's
-//!   dunning policy; this module records them and refuses work that is not yet due.
+//! - **Dunning** retry times come from the engine's dunning policy, applied when a charge's
+//!   result is settled; when no retry is left, the failure is recorded (`payment.failed` and
+//!   `subscription.payment_failed` with `retryAt` null) and dunning is exhausted in the same
+//!   decision (`payment.retry_failed`, then `subscription.canceled` under the default policy).
+//! - **A charge in flight** is recorded on the subscription ([`ChargeInFlight`]) by the commit
+//!   that records the charge, before the provider is asked. Until its result is settled the
+//!   subscription refuses every command ([`SubscriptionError::ChargeInFlight`]) and has no due
+//!   work, so nothing can decide on a state the charge is about to change.
 
 mod access;
 mod admin;
