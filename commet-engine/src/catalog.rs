@@ -69,6 +69,9 @@ impl<'a> CatalogApi<'a> {
 
     /// The prices of a plan (or of every plan), in creation order.
     pub async fn prices(&self, plan: Option<PlanId>) -> Result<Vec<Price>> {
-        Ok(self.billing.store.prices(plan).await?)
+        Ok(match plan {
+            Some(plan) => self.billing.store.prices_of(plan).await?,
+            None => self.billing.store.prices().await?,
+        })
     }
 }

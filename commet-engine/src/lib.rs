@@ -394,7 +394,7 @@ impl Billing {
         fingerprint: &str,
     ) -> Result<Option<T>> {
         let Some(key) = key else { return Ok(None) };
-        let Some(record) = self.store.idempotency_record(key, self.now()).await? else {
+        let Some(record) = self.store.live_idempotency_record(key, self.now()).await? else {
             return Ok(None);
         };
         if record.fingerprint != fingerprint {
@@ -426,6 +426,7 @@ impl Billing {
             response,
             created_at: now,
             expires_at: now + self.config.idempotency_ttl,
+            version: 0,
         }))
     }
 
@@ -452,12 +453,10 @@ impl Billing {
             let outcome = build(now);
             async move {
                 let (result, mut changes) = outcome.await?;
-                changes.idempotency.extend(self.idempotency_record(
-                    key,
-                    fingerprint,
-                    &result,
-                    now,
-                )?);
+                changes.idempotency.extend(
+                    self.idempotency_record(key, fingerprint, &result, now)?
+                        .map(crate::store::Put::of),
+                );
                 match self.store.commit(changes).await {
                     Ok(_) => Ok(result),
                     // A concurrent call with the same key committed first: answer as it did.
@@ -558,13 +557,16 @@ impl Finish<'_> {
         settled: &charge::Settled,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        changes.idempotency.push(IdempotencyRecord {
-            key: self.key.to_owned(),
-            fingerprint: self.fingerprint.to_owned(),
-            response: (self.respond)(settled)?,
-            created_at: now,
-            expires_at: now + billing.config.idempotency_ttl,
-        });
+        changes
+            .idempotency
+            .push(crate::store::Put::of(IdempotencyRecord {
+                key: self.key.to_owned(),
+                fingerprint: self.fingerprint.to_owned(),
+                response: (self.respond)(settled)?,
+                created_at: now,
+                expires_at: now + billing.config.idempotency_ttl,
+                version: 0,
+            }));
         Ok(())
     }
 }

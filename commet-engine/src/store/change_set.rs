@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{EntityKind, StoreError};
+use super::{EntityKind, Lookups, StoreError, recurring_period};
 use crate::idempotency::IdempotencyRecord;
 use commet_core::InvalidField;
 use commet_core::catalog::{Plan, Price};
@@ -222,8 +222,9 @@ pub struct ChangeSet {
     pub payment_attempts: Vec<Put<PaymentAttempt>>,
     /// Events for the outbox, in order; the store numbers them.
     pub events: Vec<Envelope>,
-    /// Idempotency records to keep.
-    pub idempotency: Vec<IdempotencyRecord>,
+    /// Idempotency records: new ones, or replacements at the version they were stored at
+    /// (see [`crate::idempotency`] for what each expectation allows).
+    pub idempotency: Vec<Put<IdempotencyRecord>>,
 }
 
 /// What a commit assigned.
@@ -280,9 +281,11 @@ impl ChangeSet {
         self.idempotency.extend(other.idempotency);
     }
 
-    /// Check what every store checks before writing: one write per object, invoices to number
-    /// that have left `draft` and have no number, valid attempts and idempotency records,
-    /// unique event ids. A failure is [`StoreError::Invalid`]; nothing is written.
+    /// Check the change set on its own, without the stored rows: one write per object, invoices
+    /// to number that have left `draft` and have no number, valid attempts and idempotency
+    /// records, unique event ids. A failure is [`StoreError::Invalid`]; nothing is written.
+    /// The first step of [`check`](super::check); a store that writes before it checks
+    /// (`SqliteStore`) calls it before writing.
     pub fn validate(&self) -> Result<(), StoreError> {
         fn once<T: Versioned>(puts: &[&Put<T>]) -> Result<(), StoreError> {
             let mut seen = HashSet::new();
@@ -319,14 +322,75 @@ impl ChangeSet {
         for put in &self.payment_attempts {
             put.value.validate()?;
         }
-        for record in &self.idempotency {
-            record.validate()?;
+        for put in &self.idempotency {
+            put.value.validate()?;
         }
         let mut event_ids = HashSet::new();
         if !self.events.iter().all(|event| event_ids.insert(event.id)) {
             return Err(InvalidField::new("events", "an event id appears twice").into());
         }
         Ok(())
+    }
+
+    /// What the commit rules need to know about the stored rows to judge this change set: the
+    /// ids and keys it writes or refers to. The store answers them with [`CommitFacts`](super::CommitFacts)
+    /// (inside its transaction) and [`check`](super::check) judges.
+    #[must_use]
+    pub fn lookups(&self) -> Lookups {
+        let mut lookups = Lookups::default();
+        for put in &self.customers {
+            lookups.customers.insert(put.value.id());
+            if let Some(external_id) = put.value.external_id() {
+                lookups.external_ids.insert(external_id.to_owned());
+            }
+        }
+        for plan in &self.plans {
+            lookups.plans.insert(plan.id());
+            lookups.plan_codes.insert(plan.code().to_owned());
+        }
+        for price in &self.prices {
+            lookups.prices.insert(price.id());
+            lookups.plans.insert(price.plan());
+        }
+        for put in &self.subscriptions {
+            lookups.subscriptions.insert(put.value.id());
+            lookups.customers.insert(put.value.customer());
+        }
+        for write in &self.invoices {
+            let invoice = &write.put.value;
+            lookups.invoices.insert(invoice.id());
+            lookups.customers.insert(invoice.customer());
+            lookups.recurring_periods.extend(recurring_period(invoice));
+            if let Some(series) = &write.number_from {
+                lookups.number_series.insert(series.prefix().to_owned());
+            }
+        }
+        for put in &self.payment_attempts {
+            lookups.payment_attempts.insert(put.value.id);
+            lookups.invoices.insert(put.value.invoice);
+            lookups.attempt_keys.insert(put.value.idempotency_key());
+        }
+        lookups
+            .events
+            .extend(self.events.iter().map(|event| event.id));
+        for put in &self.idempotency {
+            lookups.idempotency_keys.insert(put.value.key.clone());
+        }
+        lookups
+    }
+
+    /// The outbox sequence numbers of this change set's events, after the last one used
+    /// (`last`, 0 for an empty outbox): `last + 1, last + 2, ...`, in the order of
+    /// [`events`](ChangeSet::events). Gap-free as long as the store assigns them under its
+    /// write lock and a refused commit stores none.
+    pub fn event_seqs(&self, last: u64) -> Result<Vec<u64>, StoreError> {
+        (1_u64..)
+            .zip(&self.events)
+            .map(|(n, _)| {
+                last.checked_add(n)
+                    .ok_or_else(|| StoreError::backend("the outbox sequence is exhausted"))
+            })
+            .collect()
     }
 
     /// Number the invoices that ask for it, inside the store's commit: `stored` looks up the
