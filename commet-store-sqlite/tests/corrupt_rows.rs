@@ -6,7 +6,7 @@
 
 use commet_core::fixtures::{Catalog, utc};
 use commet_engine::store::{
-    ChangeSet, EntityKind, InvoiceWrite, PageRequest, Put, Store, StoreError,
+    ChangeSet, EntityKind, InvoiceWrite, PageRequest, Put, Store, StoreError, StoreExt,
 };
 use commet_store_sqlite::SqliteStore;
 

@@ -5,7 +5,7 @@ use commet_core::payment::{AttemptStatus, PaymentAttempt};
 use commet_engine::store::EntityKind;
 use rusqlite::{Connection, Row, params_from_iter};
 
-use super::{execute, scalar, statement};
+use super::execute;
 use crate::codec::{self, Bound, Columns, borrowed, micros, opt_borrowed, opt_micros, owned};
 use crate::error::Result;
 
@@ -14,24 +14,6 @@ pub(crate) const COLUMNS: &str = "id, invoice, customer, subscription, purpose, 
                                   idempotency_key, currency, amount, payment_method, status, \
                                   payment_id, failure_code, failure_message, created_at, \
                                   completed_at, version";
-
-/// The stored version of an attempt, if it exists.
-pub(crate) fn version(conn: &Connection, id: &str) -> Result<Option<i64>> {
-    scalar(
-        conn,
-        "SELECT version FROM payment_attempts WHERE id = ?1",
-        [id],
-    )
-}
-
-/// The attempt holding an idempotency key.
-pub(crate) fn owner_of_key(conn: &Connection, key: &str) -> Result<Option<String>> {
-    scalar(
-        conn,
-        "SELECT id FROM payment_attempts WHERE idempotency_key = ?1",
-        [key],
-    )
-}
 
 /// The status column and the outcome's fields.
 fn outcome(status: &AttemptStatus) -> (&'static str, Option<&str>, Option<&str>, Option<&str>) {
@@ -102,7 +84,7 @@ pub(crate) fn update(
 
 /// Rebuild an attempt from a row of [`COLUMNS`], checking it as a commit would.
 pub(crate) fn decode(row: &Row<'_>) -> Result<PaymentAttempt> {
-    let columns = Columns::new(row, EntityKind::PaymentAttempt, 0);
+    let columns = Columns::new(row, EntityKind::PaymentAttempt);
     let currency: Currency = columns.parse(7)?;
     let status = match columns.text(10)? {
         "pending" => AttemptStatus::Pending,
@@ -143,19 +125,4 @@ pub(crate) fn decode(row: &Row<'_>) -> Result<PaymentAttempt> {
 fn required(columns: &Columns<'_, '_>, index: usize) -> Result<String> {
     let value: Option<String> = columns.get(index)?;
     value.ok_or_else(|| columns.corrupt("an outcome field is missing"))
-}
-
-/// Attempts read by a query selecting [`COLUMNS`].
-pub(crate) fn query(
-    conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> Result<Vec<PaymentAttempt>> {
-    let mut stmt = statement(conn, sql)?;
-    let mut rows = stmt.query(params)?;
-    let mut attempts = Vec::new();
-    while let Some(row) = rows.next()? {
-        attempts.push(decode(row)?);
-    }
-    Ok(attempts)
 }

@@ -7,7 +7,7 @@ use commet_core::money::Currency;
 use commet_engine::store::EntityKind;
 use rusqlite::{Connection, Row, params_from_iter};
 
-use super::{execute, scalar, statement};
+use super::execute;
 use crate::codec::{self, Bound, Columns, borrowed, micros, opt_borrowed, owned};
 use crate::error::Result;
 
@@ -15,27 +15,18 @@ use crate::error::Result;
 pub(crate) const COLUMNS: &str = "id, external_id, email, full_name, payment_method, credit, \
                                   metadata, created_at, updated_at, version";
 
-/// The stored version of a customer, if it exists.
-pub(crate) fn version(conn: &Connection, id: &str) -> Result<Option<i64>> {
-    scalar(conn, "SELECT version FROM customers WHERE id = ?1", [id])
-}
-
-/// The customer holding an external id.
-pub(crate) fn owner_of_external_id(conn: &Connection, external_id: &str) -> Result<Option<String>> {
-    scalar(
-        conn,
-        "SELECT id FROM customers WHERE external_id = ?1",
-        [external_id],
-    )
-}
-
-/// Take a customer's external id away (before it is handed to another customer in the same
-/// commit; the customer's own row is rewritten later in that commit).
-pub(crate) fn clear_external_id(conn: &Connection, id: &str) -> Result<()> {
+/// Let go of the external ids `claimed` (a JSON array) held by the customers `ids` (a JSON
+/// array): the customers a commit rewrites, before it writes them, so that an external id can
+/// move between them without the unique index ever seeing two holders mid-commit. Each is
+/// rewritten later in the same commit (with its own external id, if it keeps it); a holder the
+/// commit does not rewrite keeps its id, and the index refuses a claim on it.
+pub(crate) fn release_external_ids(conn: &Connection, ids: &str, claimed: &str) -> Result<()> {
     execute(
         conn,
-        "UPDATE customers SET external_id = NULL WHERE id = ?1",
-        [id],
+        "UPDATE customers SET external_id = NULL \
+         WHERE id IN (SELECT value FROM json_each(?1)) \
+         AND external_id IN (SELECT value FROM json_each(?2))",
+        [ids, claimed],
     )?;
     Ok(())
 }
@@ -98,7 +89,7 @@ pub(crate) fn update(
 
 /// Rebuild a customer from a row of [`COLUMNS`].
 pub(crate) fn decode(row: &Row<'_>) -> Result<Customer> {
-    let columns = Columns::new(row, EntityKind::Customer, 0);
+    let columns = Columns::new(row, EntityKind::Customer);
     let credit_text: BTreeMap<String, String> = columns.json(5)?;
     let mut credit = BTreeMap::new();
     for (code, amount) in credit_text {
@@ -124,19 +115,4 @@ pub(crate) fn decode(row: &Row<'_>) -> Result<Customer> {
         version: columns.u64(9)?,
     };
     Customer::from_record(record).map_err(|e| columns.corrupt(e))
-}
-
-/// Customers read by a query selecting [`COLUMNS`].
-pub(crate) fn query(
-    conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> Result<Vec<Customer>> {
-    let mut stmt = statement(conn, sql)?;
-    let mut rows = stmt.query(params)?;
-    let mut customers = Vec::new();
-    while let Some(row) = rows.next()? {
-        customers.push(decode(row)?);
-    }
-    Ok(customers)
 }

@@ -4,13 +4,12 @@
 
 use commet_core::InvalidField;
 use commet_core::calendar::Period;
-use commet_core::ids::SubscriptionId;
 use commet_core::invoice::{Invoice, InvoiceNumber, InvoiceRecord, LineItem, LineRecord};
 use commet_core::money::Currency;
 use commet_engine::store::EntityKind;
-use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
 
-use super::{execute, scalar, statement};
+use super::{execute, query, statement};
 use crate::codec::{self, Bound, Columns, borrowed, micros, opt_borrowed, opt_micros, owned};
 use crate::error::Result;
 
@@ -20,25 +19,6 @@ pub(crate) const COLUMNS: &str = "id, number, customer, subscription, currency, 
                                   credit_applied, amount_due, amount_paid, created_at, \
                                   issued_at, due_at, paid_at, voided_at, \
                                   marked_uncollectible_at, memo, metadata, version";
-
-/// True if an invoice has this id.
-pub(crate) fn exists(conn: &Connection, id: &str) -> Result<bool> {
-    Ok(scalar::<i64>(conn, "SELECT 1 FROM invoices WHERE id = ?1", [id])?.is_some())
-}
-
-/// The recurring invoice holding (subscription, period start).
-pub(crate) fn recurring_owner(
-    conn: &Connection,
-    subscription: SubscriptionId,
-    period_start: i64,
-) -> Result<Option<String>> {
-    scalar(
-        conn,
-        "SELECT id FROM invoices \
-         WHERE kind = 'recurring' AND subscription = ?1 AND period_start = ?2",
-        params![subscription.to_string(), period_start],
-    )
-}
 
 /// The values of [`COLUMNS`] for an invoice stored at `version`.
 fn values(invoice: &Invoice, version: i64) -> Result<Vec<Bound<'_>>> {
@@ -204,14 +184,9 @@ fn period(columns: &Columns<'_, '_>, start: usize, end: usize) -> Result<Option<
     }
 }
 
-/// The stored form of an invoice before its lines are read.
-pub(crate) struct Header {
-    record: InvoiceRecord,
-}
-
 /// Read an invoice row of [`COLUMNS`]; its lines are read by [`complete`].
-pub(crate) fn decode(row: &Row<'_>) -> Result<Header> {
-    let columns = Columns::new(row, EntityKind::Invoice, 0);
+fn decode(row: &Row<'_>) -> Result<InvoiceRecord> {
+    let columns = Columns::new(row, EntityKind::Invoice);
     let currency: Currency = columns.parse(4)?;
     let record = InvoiceRecord {
         id: columns.parse(0)?,
@@ -240,12 +215,11 @@ pub(crate) fn decode(row: &Row<'_>) -> Result<Header> {
         metadata: columns.json(23)?,
         version: columns.u64(24)?,
     };
-    Ok(Header { record })
+    Ok(record)
 }
 
 /// Read the lines of an invoice and rebuild it through [`Invoice::from_record`].
-pub(crate) fn complete(conn: &Connection, header: Header) -> Result<Invoice> {
-    let mut record = header.record;
+fn complete(conn: &Connection, mut record: InvoiceRecord) -> Result<Invoice> {
     let id = record.id.to_string();
     record.lines = lines(conn, &id, record.currency)?;
     Invoice::from_record(record)
@@ -253,50 +227,39 @@ pub(crate) fn complete(conn: &Connection, header: Header) -> Result<Invoice> {
 }
 
 /// The stored lines of invoice `id`, in order.
-fn lines(conn: &Connection, id: &str, currency: Currency) -> Result<Vec<LineRecord>> {
-    let mut stmt = statement(
+pub(crate) fn lines(conn: &Connection, id: &str, currency: Currency) -> Result<Vec<LineRecord>> {
+    query(
         conn,
         "SELECT invoice, kind, description, quantity, unit_amount, amount, period_start, \
          period_end, price FROM invoice_lines WHERE invoice = CAST(?1 AS TEXT) \
          ORDER BY position",
-    )?;
-    let mut rows = stmt.query([id])?;
-    let mut lines = Vec::new();
-    while let Some(row) = rows.next()? {
-        let columns = Columns::new(row, EntityKind::Invoice, 0);
-        let quantity = columns.text(3)?;
-        lines.push(LineRecord {
-            kind: columns.name(1)?,
-            description: columns.get(2)?,
-            quantity: quantity
-                .parse()
-                .map_err(|e| columns.corrupt(format_args!("a line's quantity: {e}")))?,
-            unit_amount: columns.unit_amount(4, currency)?,
-            amount: columns.money(5, currency)?,
-            period: period(&columns, 6, 7)?,
-            price: columns.parse_opt(8)?,
-        });
-    }
-    Ok(lines)
+        [id],
+        |row| {
+            let columns = Columns::new(row, EntityKind::Invoice);
+            let quantity = columns.text(3)?;
+            Ok(LineRecord {
+                kind: columns.name(1)?,
+                description: columns.get(2)?,
+                quantity: quantity
+                    .parse()
+                    .map_err(|e| columns.corrupt(format_args!("a line's quantity: {e}")))?,
+                unit_amount: columns.unit_amount(4, currency)?,
+                amount: columns.money(5, currency)?,
+                period: period(&columns, 6, 7)?,
+                price: columns.parse_opt(8)?,
+            })
+        },
+    )
 }
 
 /// Invoices (with their lines) read by a query selecting [`COLUMNS`].
-pub(crate) fn query(
+pub(crate) fn read(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
 ) -> Result<Vec<Invoice>> {
-    let headers = {
-        let mut stmt = statement(conn, sql)?;
-        let mut rows = stmt.query(params)?;
-        let mut headers = Vec::new();
-        while let Some(row) = rows.next()? {
-            headers.push(decode(row)?);
-        }
-        headers
-    };
-    headers
+    query(conn, sql, params, decode)?
         .into_iter()
-        .map(|header| complete(conn, header))
+        .map(|record| complete(conn, record))
         .collect()
 }

@@ -6,7 +6,7 @@ use commet_core::subscription::{Subscription, SubscriptionRecord, SubscriptionSt
 use commet_engine::store::EntityKind;
 use rusqlite::{Connection, Row, params_from_iter};
 
-use super::{execute, scalar, statement};
+use super::execute;
 use crate::codec::{self, Bound, Columns, borrowed, micros, opt_micros, owned};
 use crate::error::Result;
 
@@ -14,15 +14,6 @@ use crate::error::Result;
 pub(crate) const COLUMNS: &str = "id, customer, status, currency, interval_frequency, \
                                   interval_count, items, state, next_due_at, metadata, \
                                   created_at, updated_at, version";
-
-/// The stored version of a subscription, if it exists.
-pub(crate) fn version(conn: &Connection, id: &str) -> Result<Option<i64>> {
-    scalar(
-        conn,
-        "SELECT version FROM subscriptions WHERE id = ?1",
-        [id],
-    )
-}
 
 /// The values of [`COLUMNS`] for a subscription stored at `version`.
 fn values(subscription: &Subscription, version: i64) -> Result<Vec<Bound<'_>>> {
@@ -78,7 +69,7 @@ pub(crate) fn update(
 /// Rebuild a subscription from a row of [`COLUMNS`], checking that the status and due-work
 /// columns agree with the state they are derived from.
 pub(crate) fn decode(row: &Row<'_>) -> Result<Subscription> {
-    let columns = Columns::new(row, EntityKind::Subscription, 0);
+    let columns = Columns::new(row, EntityKind::Subscription);
     let interval =
         Interval::new(columns.parse(4)?, columns.u32(5)?).map_err(|e| columns.corrupt(e))?;
     let record = SubscriptionRecord {
@@ -105,19 +96,4 @@ pub(crate) fn decode(row: &Row<'_>) -> Result<Subscription> {
         return Err(columns.corrupt("column next_due_at does not match the state"));
     }
     Ok(subscription)
-}
-
-/// Subscriptions read by a query selecting [`COLUMNS`].
-pub(crate) fn query(
-    conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> Result<Vec<Subscription>> {
-    let mut stmt = statement(conn, sql)?;
-    let mut rows = stmt.query(params)?;
-    let mut subscriptions = Vec::new();
-    while let Some(row) = rows.next()? {
-        subscriptions.push(decode(row)?);
-    }
-    Ok(subscriptions)
 }

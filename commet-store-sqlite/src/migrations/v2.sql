@@ -1,0 +1,3 @@
+-- Schema version 2: idempotency records are versioned (a record is replaced at the version it
+-- was stored at). Records written by version 1 were written once: they are at version 1.
+ALTER TABLE idempotency_records ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
