@@ -47,7 +47,7 @@ use commet_core::subscription::Subscription;
 use commet_engine::idempotency::IdempotencyRecord;
 use commet_engine::store::{
     ChangeSet, CommitFacts, CommitReceipt, Cursor, InvoiceQuery, Lookups, Page, PageRequest,
-    PreparedCommit, Result, Store, StoredEvent, StoredIdempotency, StoredInvoice,
+    PreparedCommit, Put, Result, Store, StoredEvent, StoredIdempotency, StoredInvoice,
     SubscriptionQuery, Versioned, prepare, recurring_period,
 };
 
@@ -93,8 +93,9 @@ impl MemoryStore {
     /// The invoice number series stored under `prefix`, with its next value. Not part of the
     /// [`Store`] contract (the engine never reads a series outside a commit): for tests and
     /// inspection.
-    pub async fn number_series(&self, prefix: &str) -> Result<Option<NumberSeries>> {
-        Ok(self.state().series.get(prefix).cloned())
+    #[must_use]
+    pub fn number_series(&self, prefix: &str) -> Option<NumberSeries> {
+        self.state().series.get(prefix).cloned()
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -246,9 +247,41 @@ impl State {
             series,
             receipt,
         } = prepared;
+        self.apply_customers(changes.customers);
+        for plan in changes.plans {
+            self.plan_codes.insert(plan.code().to_owned(), plan.id());
+            self.plans.insert(plan.id(), plan);
+        }
+        for price in changes.prices {
+            self.prices.insert(price.id(), price);
+        }
+        for put in changes.subscriptions {
+            self.apply_subscription(put.stored());
+        }
+        for write in changes.invoices {
+            self.apply_invoice(write.put.stored());
+        }
+        for series in series {
+            self.series.insert(series.prefix().to_owned(), series);
+        }
+        for put in changes.payment_attempts {
+            self.apply_attempt(put.stored());
+        }
+        for (envelope, &seq) in changes.events.into_iter().zip(&receipt.event_seqs) {
+            self.event_ids.insert(envelope.id);
+            self.events.push(StoredEvent { seq, envelope });
+        }
+        for put in changes.idempotency {
+            let record = put.stored();
+            self.idempotency.insert(record.key.clone(), record);
+        }
+        receipt
+    }
+
+    fn apply_customers(&mut self, puts: Vec<Put<Customer>>) {
         // A rewritten customer lets go of its old external id first, and only of one it still
         // holds: within one change set, another customer may take an id this one gives up.
-        for put in &changes.customers {
+        for put in &puts {
             if let Some(old) = self.customers.get(&put.value.id())
                 && let Some(external_id) = old.external_id()
                 && self.external_ids.get(external_id) == Some(&old.id())
@@ -256,7 +289,7 @@ impl State {
                 self.external_ids.remove(external_id);
             }
         }
-        for put in changes.customers {
+        for put in puts {
             let customer = put.stored();
             let id = customer.id();
             if let Some(external_id) = customer.external_id() {
@@ -274,100 +307,78 @@ impl State {
             );
             self.customers.insert(id, customer);
         }
-        for plan in changes.plans {
-            self.plan_codes.insert(plan.code().to_owned(), plan.id());
-            self.plans.insert(plan.id(), plan);
+    }
+
+    fn apply_subscription(&mut self, subscription: Subscription) {
+        let id = subscription.id();
+        let old = self.subscriptions.get(&id);
+        if let Some(due) = old.and_then(Subscription::next_due_at) {
+            self.due.remove(&(due, id));
         }
-        for price in changes.prices {
-            self.prices.insert(price.id(), price);
+        if let Some(due) = subscription.next_due_at() {
+            self.due.insert((due, id));
         }
-        for put in changes.subscriptions {
-            let subscription = put.stored();
-            let id = subscription.id();
-            let old = self.subscriptions.get(&id);
-            if let Some(due) = old.and_then(Subscription::next_due_at) {
-                self.due.remove(&(due, id));
+        let old_customer = old.map(Subscription::customer);
+        reindex(
+            &mut self.subscriptions_of,
+            old_customer,
+            Some(subscription.customer()),
+            id,
+        );
+        self.subscriptions.insert(id, subscription);
+    }
+
+    fn apply_invoice(&mut self, invoice: Invoice) {
+        let id = invoice.id();
+        let old = self.invoices.get(&id);
+        if let Some(key) = old.and_then(recurring_period)
+            && self.recurring.get(&key) == Some(&id)
+        {
+            self.recurring.remove(&key);
+        }
+        if let Some(key) = recurring_period(&invoice) {
+            self.recurring.insert(key, id);
+        }
+        let (old_customer, old_subscription) = (
+            old.map(Invoice::customer),
+            old.and_then(Invoice::subscription),
+        );
+        reindex(
+            &mut self.invoices_of_customer,
+            old_customer,
+            Some(invoice.customer()),
+            id,
+        );
+        reindex(
+            &mut self.invoices_of_subscription,
+            old_subscription,
+            invoice.subscription(),
+            id,
+        );
+        self.invoices.insert(id, invoice);
+    }
+
+    fn apply_attempt(&mut self, attempt: PaymentAttempt) {
+        let id = attempt.id;
+        if let Some(old) = self.attempts.get(&id) {
+            let key = old.idempotency_key();
+            if self.attempt_keys.get(&key) == Some(&id) {
+                self.attempt_keys.remove(&key);
             }
-            if let Some(due) = subscription.next_due_at() {
-                self.due.insert((due, id));
+            self.pending.remove(&(old.created_at, id));
+            if let Some(ids) = self.attempts_of.get_mut(&old.invoice) {
+                ids.remove(&(old.attempt, id));
             }
-            let old_customer = old.map(Subscription::customer);
-            reindex(
-                &mut self.subscriptions_of,
-                old_customer,
-                Some(subscription.customer()),
-                id,
-            );
-            self.subscriptions.insert(id, subscription);
         }
-        for write in changes.invoices {
-            let invoice = write.put.stored();
-            let id = invoice.id();
-            let old = self.invoices.get(&id);
-            if let Some(key) = old.and_then(recurring_period)
-                && self.recurring.get(&key) == Some(&id)
-            {
-                self.recurring.remove(&key);
-            }
-            if let Some(key) = recurring_period(&invoice) {
-                self.recurring.insert(key, id);
-            }
-            let (old_customer, old_subscription) = (
-                old.map(Invoice::customer),
-                old.and_then(Invoice::subscription),
-            );
-            reindex(
-                &mut self.invoices_of_customer,
-                old_customer,
-                Some(invoice.customer()),
-                id,
-            );
-            reindex(
-                &mut self.invoices_of_subscription,
-                old_subscription,
-                invoice.subscription(),
-                id,
-            );
-            self.invoices.insert(id, invoice);
+        self.attempts_of
+            .entry(attempt.invoice)
+            .or_default()
+            .insert((attempt.attempt, id));
+        if attempt.is_pending() {
+            self.pending.insert((attempt.created_at, id));
         }
-        for series in series {
-            self.series.insert(series.prefix().to_owned(), series);
-        }
-        for put in changes.payment_attempts {
-            let attempt = put.stored();
-            let id = attempt.id;
-            if let Some(old) = self.attempts.get(&id) {
-                let key = old.idempotency_key();
-                if self.attempt_keys.get(&key) == Some(&id) {
-                    self.attempt_keys.remove(&key);
-                }
-                self.pending.remove(&(old.created_at, id));
-            }
-            let old = self.attempts.get(&id).map(|old| (old.invoice, old.attempt));
-            if let Some((invoice, number)) = old
-                && let Some(ids) = self.attempts_of.get_mut(&invoice)
-            {
-                ids.remove(&(number, id));
-            }
-            self.attempts_of
-                .entry(attempt.invoice)
-                .or_default()
-                .insert((attempt.attempt, id));
-            if attempt.is_pending() {
-                self.pending.insert((attempt.created_at, id));
-            }
-            self.attempt_keys.insert(attempt.idempotency_key(), id);
-            self.attempts.insert(id, attempt);
-        }
-        for (envelope, &seq) in changes.events.into_iter().zip(&receipt.event_seqs) {
-            self.event_ids.insert(envelope.id);
-            self.events.push(StoredEvent { seq, envelope });
-        }
-        for put in changes.idempotency {
-            let record = put.stored();
-            self.idempotency.insert(record.key.clone(), record);
-        }
-        receipt
+        self.attempt_keys.insert(attempt.idempotency_key(), id);
+        self.attempts.insert(id, attempt);
     }
 }
 

@@ -6,6 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
 
+use chrono::{DateTime, Utc};
+use commet_core::ids::{InvoiceId, SubscriptionId};
 use commet_core::invoice::LineItem;
 use commet_engine::store::{
     CommitFacts, EntityKind, Lookups, StoreError, StoredIdempotency, StoredInvoice,
@@ -34,33 +36,24 @@ pub(crate) fn answer(conn: &Connection, lookups: &Lookups) -> Result<CommitFacts
             &lookups.external_ids,
             id,
         )?,
-        plans: each(
+        plans: present(
             conn,
             "SELECT id FROM plans WHERE id = ?1",
             EntityKind::Plan,
             &lookups.plans,
-            exists,
-        )?
-        .into_keys()
-        .collect(),
-        plan_codes: each(
+        )?,
+        plan_codes: present(
             conn,
             "SELECT id FROM plans WHERE code = ?1",
             EntityKind::Plan,
             &lookups.plan_codes,
-            exists,
-        )?
-        .into_keys()
-        .collect(),
-        prices: each(
+        )?,
+        prices: present(
             conn,
             "SELECT id FROM prices WHERE id = ?1",
             EntityKind::Price,
             &lookups.prices,
-            exists,
-        )?
-        .into_keys()
-        .collect(),
+        )?,
         subscriptions: each(
             conn,
             "SELECT id, version FROM subscriptions WHERE id = ?1",
@@ -69,21 +62,7 @@ pub(crate) fn answer(conn: &Connection, lookups: &Lookups) -> Result<CommitFacts
             version,
         )?,
         invoices: invoices(conn, &lookups.invoices)?,
-        recurring_periods: {
-            let mut stmt = statement(
-                conn,
-                "SELECT id FROM invoices \
-                 WHERE kind = 'recurring' AND subscription = ?1 AND period_start = ?2",
-            )?;
-            let mut found = BTreeMap::new();
-            for key @ (subscription, start) in &lookups.recurring_periods {
-                let mut rows = stmt.query((subscription.to_string(), micros(*start)))?;
-                if let Some(row) = rows.next()? {
-                    found.insert(*key, Columns::new(row, EntityKind::Invoice).parse(0)?);
-                }
-            }
-            found
-        },
+        recurring_periods: recurring_periods(conn, &lookups.recurring_periods)?,
         payment_attempts: each(
             conn,
             "SELECT id, version FROM payment_attempts WHERE id = ?1",
@@ -98,15 +77,12 @@ pub(crate) fn answer(conn: &Connection, lookups: &Lookups) -> Result<CommitFacts
             &lookups.attempt_keys,
             id,
         )?,
-        events: each(
+        events: present(
             conn,
             "SELECT id FROM events WHERE id = ?1",
             EntityKind::Event,
             &lookups.events,
-            exists,
-        )?
-        .into_keys()
-        .collect(),
+        )?,
         idempotency: each(
             conn,
             "SELECT idempotency_key, version, expires_at FROM idempotency_records \
@@ -139,9 +115,39 @@ where
     columns.parse(0)
 }
 
-/// Nothing but that the row exists.
-fn exists(_: &Columns<'_, '_>) -> Result<()> {
-    Ok(())
+/// The entries of `keys` for which `sql` selects a row.
+fn present<K>(
+    conn: &Connection,
+    sql: &str,
+    kind: EntityKind,
+    keys: &BTreeSet<K>,
+) -> Result<BTreeSet<K>>
+where
+    K: Ord + Clone + Display,
+{
+    Ok(each(conn, sql, kind, keys, |_| Ok(()))?
+        .into_keys()
+        .collect())
+}
+
+/// The recurring invoice holding each (subscription, period start).
+fn recurring_periods(
+    conn: &Connection,
+    keys: &BTreeSet<(SubscriptionId, DateTime<Utc>)>,
+) -> Result<BTreeMap<(SubscriptionId, DateTime<Utc>), InvoiceId>> {
+    let mut stmt = statement(
+        conn,
+        "SELECT id FROM invoices \
+         WHERE kind = 'recurring' AND subscription = ?1 AND period_start = ?2",
+    )?;
+    let mut found = BTreeMap::new();
+    for key @ (subscription, start) in keys {
+        let mut rows = stmt.query((subscription.to_string(), micros(*start)))?;
+        if let Some(row) = rows.next()? {
+            found.insert(*key, Columns::new(row, EntityKind::Invoice).parse(0)?);
+        }
+    }
+    Ok(found)
 }
 
 /// For each of `keys`, the first row `sql` selects with it bound to `?1`, read by `read`.
@@ -170,8 +176,8 @@ where
 /// The stored version of each invoice, and the lines of those that left `draft`.
 fn invoices(
     conn: &Connection,
-    ids: &BTreeSet<commet_core::ids::InvoiceId>,
-) -> Result<BTreeMap<commet_core::ids::InvoiceId, StoredInvoice>> {
+    ids: &BTreeSet<InvoiceId>,
+) -> Result<BTreeMap<InvoiceId, StoredInvoice>> {
     let headers = each(
         conn,
         "SELECT id, version, status, currency FROM invoices WHERE id = ?1",

@@ -1103,8 +1103,8 @@ impl World {
         {
             // Not part of the Store trait: read from each store directly.
             assert_eq!(
-                self.memory.number_series(prefix).await,
-                self.sqlite().number_series(prefix).await,
+                self.memory.number_series(prefix),
+                self.sqlite().number_series(prefix).await.unwrap(),
                 "number_series {prefix} differs (left: memory, right: sqlite)"
             );
         }

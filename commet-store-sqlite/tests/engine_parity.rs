@@ -123,11 +123,7 @@ async fn every_scenario_gives_the_same_transcript_on_memory_and_sqlite() {
         }
         assert_eq!(on_memory, on_sqlite, "{name}: transcripts differ");
         assert_eq!(
-            state(
-                memory.as_ref(),
-                reference.number_series("INV-").await.unwrap()
-            )
-            .await,
+            state(memory.as_ref(), reference.number_series("INV-")).await,
             state(sqlite.as_ref(), file.number_series("INV-").await.unwrap()).await,
             "{name}: stored subscriptions, attempts or series differ"
         );

@@ -239,14 +239,14 @@ pub async fn a_new_idempotency_record_is_refused_over_a_live_one_and_replaces_an
 
     // One key twice in a change set, even where nothing is stored.
     let twice = idempotency_record("charge-5", now);
-    let refused = store
+    let doubled = store
         .commit(ChangeSet {
             idempotency: vec![Put::of(twice.clone()), Put::of(twice)],
             ..ChangeSet::default()
         })
         .await;
     assert_eq!(
-        refused.unwrap_err(),
+        doubled.unwrap_err(),
         StoreError::AlreadyExists {
             kind: EntityKind::IdempotencyRecord,
             key: "key=charge-5".into(),

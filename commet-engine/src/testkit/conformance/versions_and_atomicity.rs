@@ -21,6 +21,9 @@ use commet_core::invoice::{
 };
 use commet_core::money::{Currency, RoundingPolicy};
 
+/// Whether an error is the one a broken rule is named by.
+type Named = Box<dyn Fn(&StoreError) -> bool>;
+
 /// Versions start at 1 and grow by one per write; `New` over an existing row, `Exactly` over a
 /// missing one, and a stale `Exactly` are all [`StoreError::Conflict`].
 pub async fn versions_start_at_one_and_stale_writes_conflict(store: &dyn Store) {
@@ -425,8 +428,7 @@ pub async fn the_first_broken_rule_in_rule_order_is_named(store: &dyn Store) {
     let retaken_period = catalog.recurring_invoice(&subscription, cycle.period(0).unwrap());
 
     let twice = catalog.customer(20, now);
-    type Matcher = Box<dyn Fn(&StoreError) -> bool>;
-    let breaks: Vec<(&str, ChangeSet, Matcher)> = vec![
+    let breaks: Vec<(&str, ChangeSet, Named)> = vec![
         (
             "a customer written twice",
             ChangeSet {
