@@ -1,12 +1,14 @@
 //! `customers`: one row per customer; credit and metadata as JSON objects.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use commet_core::customer::{Customer, CustomerDetails, CustomerRecord};
 use commet_core::money::Currency;
 use commet_engine::store::EntityKind;
-use rusqlite::{Connection, Row, params_from_iter};
+use rusqlite::{Connection, Row};
 
+use super::Writes;
 use super::execute;
 use crate::codec::{self, Bound, Columns, borrowed, micros, opt_borrowed, owned};
 use crate::error::Result;
@@ -40,6 +42,8 @@ fn credit_json(customer: &Customer) -> Result<String> {
     codec::json(&credit)
 }
 
+static WRITES: LazyLock<Writes> = LazyLock::new(|| Writes::new("customers", COLUMNS));
+
 /// The values of [`COLUMNS`] for a customer stored at `version`.
 fn values(customer: &Customer, version: i64) -> Result<Vec<Bound<'_>>> {
     Ok(vec![
@@ -58,14 +62,7 @@ fn values(customer: &Customer, version: i64) -> Result<Vec<Bound<'_>>> {
 
 /// Insert a new customer at `version`.
 pub(crate) fn insert(conn: &Connection, customer: &Customer, version: i64) -> Result<()> {
-    execute(
-        conn,
-        "INSERT INTO customers (id, external_id, email, full_name, payment_method, credit, \
-         metadata, created_at, updated_at, version) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params_from_iter(values(customer, version)?),
-    )?;
-    Ok(())
+    WRITES.insert(conn, values(customer, version)?)
 }
 
 /// Rewrite a customer stored at `expected`; false if it is not at that version.
@@ -75,16 +72,7 @@ pub(crate) fn update(
     expected: i64,
     version: i64,
 ) -> Result<bool> {
-    let mut values = values(customer, version)?;
-    values.push(owned(expected));
-    let changed = execute(
-        conn,
-        "UPDATE customers SET external_id = ?2, email = ?3, full_name = ?4, \
-         payment_method = ?5, credit = ?6, metadata = ?7, created_at = ?8, updated_at = ?9, \
-         version = ?10 WHERE id = ?1 AND version = ?11",
-        params_from_iter(values),
-    )?;
-    Ok(changed == 1)
+    WRITES.update(conn, values(customer, version)?, expected)
 }
 
 /// Rebuild a customer from a row of [`COLUMNS`].

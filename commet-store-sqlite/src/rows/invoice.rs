@@ -2,6 +2,8 @@
 //! (one `currency` column), periods as two instants, lines in their own table keyed by
 //! (invoice, position).
 
+use std::sync::LazyLock;
+
 use commet_core::InvalidField;
 use commet_core::calendar::Period;
 use commet_core::invoice::{Invoice, InvoiceNumber, InvoiceRecord, LineItem, LineRecord};
@@ -9,7 +11,7 @@ use commet_core::money::Currency;
 use commet_engine::store::EntityKind;
 use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
 
-use super::{execute, query, statement};
+use super::{Writes, execute, query, statement};
 use crate::codec::{self, Bound, Columns, borrowed, micros, opt_borrowed, opt_micros, owned};
 use crate::error::Result;
 
@@ -19,6 +21,8 @@ pub(crate) const COLUMNS: &str = "id, number, customer, subscription, currency, 
                                   credit_applied, amount_due, amount_paid, created_at, \
                                   issued_at, due_at, paid_at, voided_at, \
                                   marked_uncollectible_at, memo, metadata, version";
+
+static WRITES: LazyLock<Writes> = LazyLock::new(|| Writes::new("invoices", COLUMNS));
 
 /// The values of [`COLUMNS`] for an invoice stored at `version`.
 fn values(invoice: &Invoice, version: i64) -> Result<Vec<Bound<'_>>> {
@@ -55,16 +59,7 @@ fn values(invoice: &Invoice, version: i64) -> Result<Vec<Bound<'_>>> {
 
 /// Insert a new invoice and its lines at `version`.
 pub(crate) fn insert(conn: &Connection, invoice: &Invoice, version: i64) -> Result<()> {
-    execute(
-        conn,
-        "INSERT INTO invoices (id, number, customer, subscription, currency, status, kind, \
-         period_start, period_end, subtotal, discount, tax, total, credit_applied, amount_due, \
-         amount_paid, created_at, issued_at, due_at, paid_at, voided_at, \
-         marked_uncollectible_at, memo, metadata, version) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-         ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
-        params_from_iter(values(invoice, version)?),
-    )?;
+    WRITES.insert(conn, values(invoice, version)?)?;
     insert_lines(conn, invoice)
 }
 
@@ -98,19 +93,7 @@ pub(crate) fn update(
     if !draft && !lines_unchanged(conn, invoice)? {
         return Err(lines_changed());
     }
-    let mut values = values(invoice, version)?;
-    values.push(owned(expected));
-    let changed = execute(
-        conn,
-        "UPDATE invoices SET number = ?2, customer = ?3, subscription = ?4, currency = ?5, \
-         status = ?6, kind = ?7, period_start = ?8, period_end = ?9, subtotal = ?10, \
-         discount = ?11, tax = ?12, total = ?13, credit_applied = ?14, amount_due = ?15, \
-         amount_paid = ?16, created_at = ?17, issued_at = ?18, due_at = ?19, paid_at = ?20, \
-         voided_at = ?21, marked_uncollectible_at = ?22, memo = ?23, metadata = ?24, \
-         version = ?25 WHERE id = ?1 AND version = ?26",
-        params_from_iter(values),
-    )?;
-    if changed != 1 {
+    if !WRITES.update(conn, values(invoice, version)?, expected)? {
         return Ok(false);
     }
     if draft {

@@ -13,9 +13,61 @@ pub(crate) mod invoice;
 pub(crate) mod series;
 pub(crate) mod subscription;
 
-use rusqlite::{CachedStatement, Connection, OptionalExtension, Params, Row};
+use rusqlite::{CachedStatement, Connection, OptionalExtension, Params, Row, params_from_iter};
 
+use crate::codec::{Bound, owned};
 use crate::error::Result;
+
+/// The two statements that write the rows of a versioned table, made from its column list
+/// (`id` first, `version` last, the order of each module's `COLUMNS` and `values`): an `INSERT`
+/// of every column, and an `UPDATE` of every column but `id`, at an expected version.
+pub(crate) struct Writes {
+    insert: String,
+    update: String,
+}
+
+impl Writes {
+    /// The statements of `table`, whose `columns` are listed as in a `SELECT`.
+    pub(crate) fn new(table: &str, columns: &str) -> Writes {
+        let names: Vec<&str> = columns.split(',').map(str::trim).collect();
+        let placeholders: Vec<String> = (1..=names.len()).map(|n| format!("?{n}")).collect();
+        let sets: Vec<String> = (1..)
+            .zip(&names)
+            .skip(1)
+            .map(|(n, name)| format!("{name} = ?{n}"))
+            .collect();
+        Writes {
+            insert: format!(
+                "INSERT INTO {table} ({}) VALUES ({})",
+                names.join(", "),
+                placeholders.join(", ")
+            ),
+            update: format!(
+                "UPDATE {table} SET {} WHERE id = ?1 AND version = ?{}",
+                sets.join(", "),
+                names.len() + 1
+            ),
+        }
+    }
+
+    /// Insert a row of `values`, in column order.
+    pub(crate) fn insert(&self, conn: &Connection, values: Vec<Bound<'_>>) -> Result<()> {
+        execute(conn, &self.insert, params_from_iter(values))?;
+        Ok(())
+    }
+
+    /// Rewrite the row whose id is the first of `values`, if it is at version `expected`;
+    /// false if it is not (or does not exist).
+    pub(crate) fn update(
+        &self,
+        conn: &Connection,
+        mut values: Vec<Bound<'_>>,
+        expected: i64,
+    ) -> Result<bool> {
+        values.push(owned(expected));
+        Ok(execute(conn, &self.update, params_from_iter(values))? == 1)
+    }
+}
 
 /// `sql`, prepared once per connection and then taken from its statement cache.
 ///

@@ -1,12 +1,14 @@
 //! `subscriptions`: the queried fields as columns (customer, status, the due-work deadline);
 //! the items and the status-specific state as JSON text.
 
+use std::sync::LazyLock;
+
 use commet_core::calendar::Interval;
 use commet_core::subscription::{Subscription, SubscriptionRecord, SubscriptionStatus};
 use commet_engine::store::EntityKind;
-use rusqlite::{Connection, Row, params_from_iter};
+use rusqlite::{Connection, Row};
 
-use super::execute;
+use super::Writes;
 use crate::codec::{self, Bound, Columns, borrowed, micros, opt_micros, owned};
 use crate::error::Result;
 
@@ -14,6 +16,8 @@ use crate::error::Result;
 pub(crate) const COLUMNS: &str = "id, customer, status, currency, interval_frequency, \
                                   interval_count, items, state, next_due_at, metadata, \
                                   created_at, updated_at, version";
+
+static WRITES: LazyLock<Writes> = LazyLock::new(|| Writes::new("subscriptions", COLUMNS));
 
 /// The values of [`COLUMNS`] for a subscription stored at `version`.
 fn values(subscription: &Subscription, version: i64) -> Result<Vec<Bound<'_>>> {
@@ -36,14 +40,7 @@ fn values(subscription: &Subscription, version: i64) -> Result<Vec<Bound<'_>>> {
 
 /// Insert a new subscription at `version`.
 pub(crate) fn insert(conn: &Connection, subscription: &Subscription, version: i64) -> Result<()> {
-    execute(
-        conn,
-        "INSERT INTO subscriptions (id, customer, status, currency, interval_frequency, \
-         interval_count, items, state, next_due_at, metadata, created_at, updated_at, version) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        params_from_iter(values(subscription, version)?),
-    )?;
-    Ok(())
+    WRITES.insert(conn, values(subscription, version)?)
 }
 
 /// Rewrite a subscription stored at `expected`; false if it is not at that version.
@@ -53,17 +50,7 @@ pub(crate) fn update(
     expected: i64,
     version: i64,
 ) -> Result<bool> {
-    let mut values = values(subscription, version)?;
-    values.push(owned(expected));
-    let changed = execute(
-        conn,
-        "UPDATE subscriptions SET customer = ?2, status = ?3, currency = ?4, \
-         interval_frequency = ?5, interval_count = ?6, items = ?7, state = ?8, \
-         next_due_at = ?9, metadata = ?10, created_at = ?11, updated_at = ?12, version = ?13 \
-         WHERE id = ?1 AND version = ?14",
-        params_from_iter(values),
-    )?;
-    Ok(changed == 1)
+    WRITES.update(conn, values(subscription, version)?, expected)
 }
 
 /// Rebuild a subscription from a row of [`COLUMNS`], checking that the status and due-work
