@@ -164,13 +164,17 @@ fn all<K: Ord + Copy, V>(map: &BTreeMap<K, V>, upper: Bound<K>) -> impl Iterator
         .map(|(id, value)| (*id, value))
 }
 
-/// Move `id` from `old`'s entry to `new`'s in a one-to-many index.
+/// Move `id` from `old`'s entry to `new`'s in a one-to-many index (nothing to do if they are
+/// the same, as they are for most rewrites).
 fn reindex<K: Eq + std::hash::Hash, I: Ord + Copy>(
     index: &mut HashMap<K, BTreeSet<I>>,
     old: Option<K>,
     new: Option<K>,
     id: I,
 ) {
+    if old == new {
+        return;
+    }
     if let Some(old) = old
         && let Some(ids) = index.get_mut(&old)
     {
@@ -184,15 +188,21 @@ fn reindex<K: Eq + std::hash::Hash, I: Ord + Copy>(
     }
 }
 
-/// The entries of `keys` that `find` answers, with their answers.
-fn known<K: Ord + Clone, V>(keys: &BTreeSet<K>, find: impl Fn(&K) -> Option<V>) -> BTreeMap<K, V> {
-    keys.iter()
-        .filter_map(|key| find(key).map(|value| (key.clone(), value)))
-        .collect()
+/// The entries of `keys` that `find` answers, with their answers (each asked once).
+fn known<K: Ord + Clone, V>(keys: &[K], find: impl Fn(&K) -> Option<V>) -> BTreeMap<K, V> {
+    let mut found = BTreeMap::new();
+    for key in keys {
+        if !found.contains_key(key)
+            && let Some(value) = find(key)
+        {
+            found.insert(key.clone(), value);
+        }
+    }
+    found
 }
 
 /// The entries of `keys` that `stored` holds.
-fn present<K: Ord + Clone>(keys: &BTreeSet<K>, stored: impl Fn(&K) -> bool) -> BTreeSet<K> {
+fn present<K: Ord + Clone>(keys: &[K], stored: impl Fn(&K) -> bool) -> BTreeSet<K> {
     keys.iter().filter(|key| stored(key)).cloned().collect()
 }
 
@@ -295,16 +305,15 @@ impl State {
             if let Some(external_id) = customer.external_id() {
                 self.external_ids.insert(external_id.to_owned(), id);
             }
-            let old = self
-                .customers
-                .get(&id)
-                .map(|old| old.email().to_ascii_lowercase());
-            reindex(
-                &mut self.emails,
-                old,
-                Some(customer.email().to_ascii_lowercase()),
-                id,
-            );
+            let old = self.customers.get(&id).map(Customer::email);
+            if !old.is_some_and(|old| old.eq_ignore_ascii_case(customer.email())) {
+                reindex(
+                    &mut self.emails,
+                    old.map(str::to_ascii_lowercase),
+                    Some(customer.email().to_ascii_lowercase()),
+                    id,
+                );
+            }
             self.customers.insert(id, customer);
         }
     }
@@ -312,11 +321,17 @@ impl State {
     fn apply_subscription(&mut self, subscription: Subscription) {
         let id = subscription.id();
         let old = self.subscriptions.get(&id);
-        if let Some(due) = old.and_then(Subscription::next_due_at) {
-            self.due.remove(&(due, id));
-        }
-        if let Some(due) = subscription.next_due_at() {
-            self.due.insert((due, id));
+        let (was_due, due) = (
+            old.and_then(Subscription::next_due_at),
+            subscription.next_due_at(),
+        );
+        if was_due != due {
+            if let Some(was_due) = was_due {
+                self.due.remove(&(was_due, id));
+            }
+            if let Some(due) = due {
+                self.due.insert((due, id));
+            }
         }
         let old_customer = old.map(Subscription::customer);
         reindex(
@@ -331,13 +346,16 @@ impl State {
     fn apply_invoice(&mut self, invoice: Invoice) {
         let id = invoice.id();
         let old = self.invoices.get(&id);
-        if let Some(key) = old.and_then(recurring_period)
-            && self.recurring.get(&key) == Some(&id)
-        {
-            self.recurring.remove(&key);
-        }
-        if let Some(key) = recurring_period(&invoice) {
-            self.recurring.insert(key, id);
+        let (old_period, period) = (old.and_then(recurring_period), recurring_period(&invoice));
+        if old_period != period {
+            if let Some(key) = old_period
+                && self.recurring.get(&key) == Some(&id)
+            {
+                self.recurring.remove(&key);
+            }
+            if let Some(key) = period {
+                self.recurring.insert(key, id);
+            }
         }
         let (old_customer, old_subscription) = (
             old.map(Invoice::customer),
@@ -360,24 +378,31 @@ impl State {
 
     fn apply_attempt(&mut self, attempt: PaymentAttempt) {
         let id = attempt.id;
-        if let Some(old) = self.attempts.get(&id) {
-            let key = old.idempotency_key();
-            if self.attempt_keys.get(&key) == Some(&id) {
-                self.attempt_keys.remove(&key);
-            }
+        let old = self.attempts.get(&id);
+        if let Some(old) = old.filter(|old| old.is_pending()) {
             self.pending.remove(&(old.created_at, id));
-            if let Some(ids) = self.attempts_of.get_mut(&old.invoice) {
-                ids.remove(&(old.attempt, id));
-            }
         }
-        self.attempts_of
-            .entry(attempt.invoice)
-            .or_default()
-            .insert((attempt.attempt, id));
         if attempt.is_pending() {
             self.pending.insert((attempt.created_at, id));
         }
-        self.attempt_keys.insert(attempt.idempotency_key(), id);
+        let key = (attempt.invoice, attempt.attempt);
+        if old.is_none_or(|old| (old.invoice, old.attempt) != key) {
+            // New, or renumbered: the attempt moves in its invoice's list, and its key with it.
+            if let Some(old) = old {
+                let old_key = old.idempotency_key();
+                if self.attempt_keys.get(&old_key) == Some(&id) {
+                    self.attempt_keys.remove(&old_key);
+                }
+                if let Some(ids) = self.attempts_of.get_mut(&old.invoice) {
+                    ids.remove(&(old.attempt, id));
+                }
+            }
+            self.attempts_of
+                .entry(attempt.invoice)
+                .or_default()
+                .insert((attempt.attempt, id));
+            self.attempt_keys.insert(attempt.idempotency_key(), id);
+        }
         self.attempts.insert(id, attempt);
     }
 }

@@ -116,12 +116,7 @@ where
 }
 
 /// The entries of `keys` for which `sql` selects a row.
-fn present<K>(
-    conn: &Connection,
-    sql: &str,
-    kind: EntityKind,
-    keys: &BTreeSet<K>,
-) -> Result<BTreeSet<K>>
+fn present<K>(conn: &Connection, sql: &str, kind: EntityKind, keys: &[K]) -> Result<BTreeSet<K>>
 where
     K: Ord + Clone + Display,
 {
@@ -133,7 +128,7 @@ where
 /// The recurring invoice holding each (subscription, period start).
 fn recurring_periods(
     conn: &Connection,
-    keys: &BTreeSet<(SubscriptionId, DateTime<Utc>)>,
+    keys: &[(SubscriptionId, DateTime<Utc>)],
 ) -> Result<BTreeMap<(SubscriptionId, DateTime<Utc>), InvoiceId>> {
     let mut stmt = statement(
         conn,
@@ -155,7 +150,7 @@ fn each<K, V>(
     conn: &Connection,
     sql: &str,
     kind: EntityKind,
-    keys: &BTreeSet<K>,
+    keys: &[K],
     read: impl Fn(&Columns<'_, '_>) -> Result<V>,
 ) -> Result<BTreeMap<K, V>>
 where
@@ -174,10 +169,7 @@ where
 }
 
 /// The stored version of each invoice, and the lines of those that left `draft`.
-fn invoices(
-    conn: &Connection,
-    ids: &BTreeSet<InvoiceId>,
-) -> Result<BTreeMap<InvoiceId, StoredInvoice>> {
+fn invoices(conn: &Connection, ids: &[InvoiceId]) -> Result<BTreeMap<InvoiceId, StoredInvoice>> {
     let headers = each(
         conn,
         "SELECT id, version, status, currency FROM invoices WHERE id = ?1",

@@ -339,43 +339,45 @@ impl ChangeSet {
     pub fn lookups(&self) -> Lookups {
         let mut lookups = Lookups::default();
         for put in &self.customers {
-            lookups.customers.insert(put.value.id());
+            lookups.customers.push(put.value.id());
             if let Some(external_id) = put.value.external_id() {
-                lookups.external_ids.insert(external_id.to_owned());
+                lookups.external_ids.push(external_id.to_owned());
             }
         }
         for plan in &self.plans {
-            lookups.plans.insert(plan.id());
-            lookups.plan_codes.insert(plan.code().to_owned());
+            lookups.plans.push(plan.id());
+            lookups.plan_codes.push(plan.code().to_owned());
         }
         for price in &self.prices {
-            lookups.prices.insert(price.id());
-            lookups.plans.insert(price.plan());
+            lookups.prices.push(price.id());
+            lookups.plans.push(price.plan());
         }
         for put in &self.subscriptions {
-            lookups.subscriptions.insert(put.value.id());
-            lookups.customers.insert(put.value.customer());
+            lookups.subscriptions.push(put.value.id());
+            lookups.customers.push(put.value.customer());
         }
         for write in &self.invoices {
             let invoice = &write.put.value;
-            lookups.invoices.insert(invoice.id());
-            lookups.customers.insert(invoice.customer());
+            lookups.invoices.push(invoice.id());
+            lookups.customers.push(invoice.customer());
             lookups.recurring_periods.extend(recurring_period(invoice));
-            if let Some(series) = &write.number_from {
-                lookups.number_series.insert(series.prefix().to_owned());
+            if let Some(series) = &write.number_from
+                && !lookups.number_series.iter().any(|p| p == series.prefix())
+            {
+                lookups.number_series.push(series.prefix().to_owned());
             }
         }
         for put in &self.payment_attempts {
-            lookups.payment_attempts.insert(put.value.id);
-            lookups.invoices.insert(put.value.invoice);
-            lookups.attempt_keys.insert(put.value.idempotency_key());
+            lookups.payment_attempts.push(put.value.id);
+            lookups.invoices.push(put.value.invoice);
+            lookups.attempt_keys.push(put.value.idempotency_key());
         }
         lookups
             .events
             .extend(self.events.iter().map(|event| event.id));
-        for put in &self.idempotency {
-            lookups.idempotency_keys.insert(put.value.key.clone());
-        }
+        lookups
+            .idempotency_keys
+            .extend(self.idempotency.iter().map(|put| put.value.key.clone()));
         lookups
     }
 

@@ -14,42 +14,43 @@ use commet_core::payment::PaymentAttemptId;
 /// commit's transaction, to fill [`CommitFacts`].
 ///
 /// Each field says what to answer for each entry; an entry with nothing stored is left out of
-/// the answer.
+/// the answer. An entry may appear more than once (a customer referred to by two invoices):
+/// answer it once or each time, the facts are maps and sets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Lookups {
     /// Customers written, or referred to by a subscription or an invoice: the stored version
     /// ([`CommitFacts::customers`]).
-    pub customers: BTreeSet<CustomerId>,
+    pub customers: Vec<CustomerId>,
     /// External ids claimed by the customers written: the customer holding each
     /// ([`CommitFacts::external_ids`]).
-    pub external_ids: BTreeSet<String>,
+    pub external_ids: Vec<String>,
     /// Plans added, or referred to by a price: which are stored ([`CommitFacts::plans`]).
-    pub plans: BTreeSet<PlanId>,
+    pub plans: Vec<PlanId>,
     /// Codes of the plans added: which are taken ([`CommitFacts::plan_codes`]).
-    pub plan_codes: BTreeSet<String>,
+    pub plan_codes: Vec<String>,
     /// Prices added: which are stored ([`CommitFacts::prices`]).
-    pub prices: BTreeSet<PriceId>,
+    pub prices: Vec<PriceId>,
     /// Subscriptions written: the stored version ([`CommitFacts::subscriptions`]).
-    pub subscriptions: BTreeSet<SubscriptionId>,
+    pub subscriptions: Vec<SubscriptionId>,
     /// Invoices written, or referred to by a payment attempt: the stored version and, once
     /// finalized, the stored lines ([`CommitFacts::invoices`]).
-    pub invoices: BTreeSet<InvoiceId>,
+    pub invoices: Vec<InvoiceId>,
     /// (subscription, period start) of the recurring invoices written ([`recurring_period`]):
     /// the recurring invoice holding each ([`CommitFacts::recurring_periods`]).
-    pub recurring_periods: BTreeSet<(SubscriptionId, DateTime<Utc>)>,
+    pub recurring_periods: Vec<(SubscriptionId, DateTime<Utc>)>,
     /// Payment attempts written: the stored version ([`CommitFacts::payment_attempts`]).
-    pub payment_attempts: BTreeSet<PaymentAttemptId>,
+    pub payment_attempts: Vec<PaymentAttemptId>,
     /// Idempotency keys of the attempts written: the attempt holding each
     /// ([`CommitFacts::attempt_keys`]).
-    pub attempt_keys: BTreeSet<String>,
+    pub attempt_keys: Vec<String>,
     /// Ids of the events appended: which are in the outbox already ([`CommitFacts::events`]).
-    pub events: BTreeSet<EventId>,
+    pub events: Vec<EventId>,
     /// Keys of the idempotency records written: the stored record's version and expiry
     /// ([`CommitFacts::idempotency`]).
-    pub idempotency_keys: BTreeSet<String>,
+    pub idempotency_keys: Vec<String>,
     /// Prefixes of the number series invoices are numbered from: the stored series
     /// ([`CommitFacts::number_series`]).
-    pub number_series: BTreeSet<String>,
+    pub number_series: Vec<String>,
 }
 
 /// The stored rows a change set's rules depend on, as a store answers [`Lookups`]: plain data,
