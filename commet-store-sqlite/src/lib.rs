@@ -7,6 +7,12 @@
 //! newest-first pagination) and passes the shared conformance suite of `commet-engine`, plus a
 //! differential test that runs random operation sequences against it and `MemoryStore`.
 //!
+//! It only stores: it answers the primitive reads of `commet_engine::store::Store` with indexed
+//! queries and writes a change set in one transaction. The commit rules (versions, unique keys,
+//! references, fixed lines, numbering, sequence, and which broken rule is named) are the
+//! engine's, written once for every store; this crate makes SQLite enforce them as it writes
+//! (see [Commits](#commits)).
+//!
 //! ```
 //! use commet_engine::store::{PageRequest, Store, StoreExt};
 //! use commet_store_sqlite::SqliteStore;
@@ -124,7 +130,7 @@
 //! | test | what it shows |
 //! |---|---|
 //! | `tests/conformance.rs` | every behaviour of the shared suite, on a file, on one file through two connections (calls alternating), and in memory |
-//! | `tests/differential.rs` | random operation sequences (including stale writes, taken keys, missing references, reopening the file) give `MemoryStore`'s exact results and readable state; a fixed sequence survives a close and reopen |
+//! | `tests/differential.rs` | random operation sequences (including stale writes, taken keys, missing references, idempotency records replaced at fresh and stale versions, reopening the file) give `MemoryStore`'s exact results and readable state; a fixed sequence survives a close and reopen |
 //! | `tests/durability.rs` | a writer process killed (SIGKILL) 20 times at random points, mostly inside commits, leaves every change set whole or absent and the outbox gap-free; a newer schema is refused |
 //! | `tests/corrupt_rows.rs` | rows edited into nonsense are `StoreError::Corrupt`, naming the row |
 //! | `tests/open.rs` | a new file is created and migrated, also by several openers at once; a file that is not a commet database is refused; a database written by schema version 1 opens, migrates, and keeps its idempotency records at version 1 |

@@ -27,7 +27,25 @@
 //!
 //! That is the whole contract, and it suits a synchronous backend and an asynchronous one
 //! alike: the rules are pure functions of plain data, and only answering the lookups and
-//! writing touch the backend. `MemoryStore` does exactly this under its lock.
+//! writing touch the backend. `MemoryStore` does exactly this under its lock; an async store's
+//! commit reads like this (the transaction's methods are the store's own):
+//!
+//! ```text
+//! async fn commit(&self, changes: ChangeSet) -> Result<CommitReceipt> {
+//!     let lookups = changes.lookups();
+//!     let tx = self.begin().await?;               // one transaction, or the store's lock
+//!     let facts = tx.answer(&lookups).await?;     // CommitFacts, read inside it
+//!     let prepared = store::prepare(changes, &facts)?; // every rule, numbers, sequence
+//!     tx.write(&prepared).await?;                 // rows, number series, events
+//!     tx.commit().await?;
+//!     Ok(prepared.receipt)
+//! }
+//! ```
+//!
+//! Nothing the facts say may change unseen before the write commits: read them under the
+//! store's write lock, or make the write enforce them too (versioned `UPDATE`s, unique and
+//! foreign keys), so that a concurrent change fails the write instead of slipping past the
+//! check.
 //!
 //! A store may also write first and let its backend refuse, as long as every rule is
 //! enforced by the write itself (`SqliteStore`: versioned `UPDATE ... WHERE version = ?` with a

@@ -109,7 +109,7 @@ pub(crate) fn lines_changed() -> crate::error::Error {
 }
 
 /// True if the stored lines of `invoice` are its lines, compared as values (a quantity of `1.0`
-/// is the quantity `1`), as `MemoryStore` compares them.
+/// is the quantity `1`), as the engine's rules compare them.
 pub(crate) fn lines_unchanged(conn: &Connection, invoice: &Invoice) -> Result<bool> {
     let stored = lines(conn, &invoice.id().to_string(), invoice.currency())?;
     Ok(stored.iter().eq(invoice
