@@ -63,7 +63,6 @@ fn day(y: i32, m: u32, d: u32) -> DateTime<Utc> {
 
 struct Story {
     billing: Billing,
-    clock: TestClock,
     gateway: Arc<FakeGateway>,
     names: BTreeMap<CustomerId, String>,
     printed: u64,
@@ -287,10 +286,9 @@ async fn run() -> Result<(), Failure> {
     let gateway = Arc::new(FakeGateway::new());
     let mut config = BillingConfig::new("org_fixed_saas", SigningKey::generate()?);
     config.checkout_base_url = "https://billing.fixed.example.com/checkout".into();
-    let billing = Billing::new(database, gateway.clone(), Arc::new(clock.clone()), config)?;
+    let billing = Billing::new(database, gateway.clone(), Arc::new(clock), config)?;
     let mut story = Story {
         billing,
-        clock,
         gateway,
         names: BTreeMap::new(),
         printed: 0,

@@ -5,10 +5,28 @@
 //! change; a second call with the same key and fingerprint gets the stored response and changes
 //! nothing, a second call with the same key and another fingerprint is refused. Records expire
 //! (24 hours by default, as at Stripe); an expired key may be used again.
+//!
+//! A record is versioned like every stored object, so one request can write it more than once:
+//! an "in progress" record in a charge's intent commit, replaced by the final answer (at the
+//! version it was stored at) in the commit that settles the charge. The commit rules
+//! (`crate::store::check`) decide what a write may do:
+//!
+//! | write | stored record | outcome |
+//! |---|---|---|
+//! | [`ExpectedVersion::New`](crate::store::ExpectedVersion::New) | none | stored at version 1 |
+//! | `New` | expired at the new record's `created_at` | replaced, at version 1 |
+//! | `New` | live at the new record's `created_at` | [`StoreError::AlreadyExists`](crate::store::StoreError::AlreadyExists) `key=...` |
+//! | [`Exactly(v)`](crate::store::ExpectedVersion::Exactly) | at version `v` (live or not) | replaced, at version `v + 1` |
+//! | `Exactly(v)` | none, or at another version | [`StoreError::Conflict`](crate::store::StoreError::Conflict) |
+//!
+//! Stores return records as stored, live or expired
+//! ([`Store::idempotency_record`](crate::store::Store::idempotency_record)); the engine decides
+//! liveness ([`StoreExt::live_idempotency_record`](crate::store::StoreExt::live_idempotency_record)).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::store::{EntityKind, Versioned};
 use commet_core::InvalidField;
 use commet_core::validation::check_text;
 
@@ -44,5 +62,18 @@ impl IdempotencyRecord {
     #[must_use]
     pub fn is_live(&self, now: DateTime<Utc>) -> bool {
         now < self.expires_at
+    }
+}
+
+impl Versioned for IdempotencyRecord {
+    const KIND: EntityKind = EntityKind::IdempotencyRecord;
+    fn key(&self) -> String {
+        self.key.clone()
+    }
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn set_version(&mut self, version: u64) {
+        self.version = version;
     }
 }

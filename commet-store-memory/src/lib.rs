@@ -6,7 +6,7 @@
 //! pagination) and passes the same conformance suite. Nothing survives the process.
 //!
 //! ```
-//! use commet_engine::store::{PageRequest, Store};
+//! use commet_engine::store::{PageRequest, Store, StoreExt};
 //! use commet_store_memory::MemoryStore;
 //!
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -16,8 +16,23 @@
 //! # Ok::<(), commet_engine::store::StoreError>(())
 //! # }).unwrap();
 //! ```
+//!
+//! # How it keeps the contract
+//!
+//! It is the reference implementation of the store contract (`commet_engine::store`): a
+//! commit takes the lock, answers the change set's lookups from its maps
+//! (`ChangeSet::lookups` → `CommitFacts`), lets the engine's rules check and number the change
+//! set (`commet_engine::store::prepare`), and only then writes. The store itself checks
+//! nothing: every rule, and the order in which a broken one is named, is the engine's.
+//!
+//! Every read is answered from an index, never by scanning every row: by id, by external id,
+//! by e-mail (ASCII case folded), the pages of a customer's subscriptions and invoices and of
+//! a subscription's invoices, the due-work index by (deadline, id), each invoice's attempts
+//! by (attempt, id), the pending attempts by (created at, id), and the outbox by sequence
+//! number. So the cost of a read grows with its answer, not with the store.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
@@ -25,15 +40,15 @@ use chrono::{DateTime, Utc};
 use commet_core::InvalidField;
 use commet_core::catalog::{Plan, Price};
 use commet_core::customer::Customer;
-use commet_core::event::Envelope;
 use commet_core::ids::{CustomerId, EventId, InvoiceId, PlanId, PriceId, SubscriptionId, TypedId};
-use commet_core::invoice::{Invoice, InvoiceKind, InvoiceStatus, NumberSeries};
+use commet_core::invoice::{Invoice, NumberSeries};
 use commet_core::payment::{PaymentAttempt, PaymentAttemptId};
 use commet_core::subscription::Subscription;
 use commet_engine::idempotency::IdempotencyRecord;
 use commet_engine::store::{
-    ChangeSet, CommitReceipt, Cursor, EntityKind, InvoiceQuery, InvoiceWrite, Page, PageRequest,
-    Put, Result, Store, StoreError, StoredEvent, SubscriptionQuery, Versioned,
+    ChangeSet, CommitFacts, CommitReceipt, Cursor, InvoiceQuery, Lookups, Page, PageRequest,
+    PreparedCommit, Put, Result, Store, StoredEvent, StoredIdempotency, StoredInvoice,
+    SubscriptionQuery, Versioned, prepare, recurring_period,
 };
 
 /// The in-memory store. Cheap to create; share it behind an `Arc`.
@@ -46,16 +61,23 @@ pub struct MemoryStore {
 struct State {
     customers: BTreeMap<CustomerId, Customer>,
     external_ids: HashMap<String, CustomerId>,
+    /// By e-mail, ASCII-lowercased.
+    emails: HashMap<String, BTreeSet<CustomerId>>,
     plans: BTreeMap<PlanId, Plan>,
     plan_codes: HashMap<String, PlanId>,
     prices: BTreeMap<PriceId, Price>,
     subscriptions: BTreeMap<SubscriptionId, Subscription>,
+    subscriptions_of: HashMap<CustomerId, BTreeSet<SubscriptionId>>,
     due: BTreeSet<(DateTime<Utc>, SubscriptionId)>,
     invoices: BTreeMap<InvoiceId, Invoice>,
+    invoices_of_customer: HashMap<CustomerId, BTreeSet<InvoiceId>>,
+    invoices_of_subscription: HashMap<SubscriptionId, BTreeSet<InvoiceId>>,
     recurring: HashMap<(SubscriptionId, DateTime<Utc>), InvoiceId>,
     series: HashMap<String, NumberSeries>,
     attempts: BTreeMap<PaymentAttemptId, PaymentAttempt>,
     attempt_keys: HashMap<String, PaymentAttemptId>,
+    attempts_of: HashMap<InvoiceId, BTreeSet<(u32, PaymentAttemptId)>>,
+    pending: BTreeSet<(DateTime<Utc>, PaymentAttemptId)>,
     events: Vec<StoredEvent>,
     event_ids: HashSet<EventId>,
     idempotency: HashMap<String, IdempotencyRecord>,
@@ -68,6 +90,14 @@ impl MemoryStore {
         MemoryStore::default()
     }
 
+    /// The invoice number series stored under `prefix`, with its next value. Not part of the
+    /// [`Store`] contract (the engine never reads a series outside a commit): for tests and
+    /// inspection.
+    #[must_use]
+    pub fn number_series(&self, prefix: &str) -> Option<NumberSeries> {
+        self.state().series.get(prefix).cloned()
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         // A commit checks everything before it changes anything, so a panic elsewhere cannot
         // leave the state half-written: recovering from poisoning is safe.
@@ -75,245 +105,159 @@ impl MemoryStore {
     }
 }
 
-/// The newest-first page of `map` after `cursor`, keeping what `keep` accepts.
-fn page<K, V>(
-    map: &BTreeMap<K, V>,
-    request: &PageRequest,
-    parse: impl Fn(&str) -> Option<K>,
-    keep: impl Fn(&V) -> bool,
-) -> Result<Page<V>>
-where
-    K: Ord + Copy + std::fmt::Display,
-    V: Clone,
-{
+/// The limit of a page request, and the id its cursor points after.
+fn bounds<K: TypedId>(request: &PageRequest) -> Result<(usize, Bound<K>)> {
     let limit = request.checked_limit()?;
     let upper = match &request.after {
-        Some(cursor) => Some(
-            parse(cursor.as_str())
-                .ok_or_else(|| InvalidField::new("after", "is not a cursor of this list"))?,
+        Some(cursor) => Bound::Excluded(
+            cursor
+                .as_str()
+                .parse()
+                .map_err(|_| InvalidField::new("after", "is not a cursor of this list"))?,
         ),
-        None => None,
+        None => Bound::Unbounded,
     };
-    let range = match upper {
-        Some(upper) => map.range(..upper),
-        None => map.range(..),
-    };
+    Ok((limit, upper))
+}
+
+/// The first `limit` items of `newest_first` that `keep` accepts, and the cursor after them.
+fn page<'a, K, V>(
+    limit: usize,
+    newest_first: impl Iterator<Item = (K, &'a V)>,
+    keep: impl Fn(&V) -> bool,
+) -> Page<V>
+where
+    K: std::fmt::Display,
+    V: Clone + 'a,
+{
     let mut items = Vec::with_capacity(limit);
     let mut last = None;
-    for (key, value) in range.rev().filter(|(_, value)| keep(value)) {
+    for (key, value) in newest_first.filter(|(_, value)| keep(value)) {
         if items.len() == limit {
-            return Ok(Page {
+            return Page {
                 items,
                 next: last.map(Cursor::after),
-            });
+            };
         }
         items.push(value.clone());
-        last = Some(*key);
+        last = Some(key);
     }
-    Ok(Page { items, next: None })
+    Page { items, next: None }
 }
 
-fn exists(kind: EntityKind, key: impl std::fmt::Display) -> StoreError {
-    StoreError::AlreadyExists {
-        kind,
-        key: key.to_string(),
+/// The rows of `map` with ids in `index` (below `upper`), newest first.
+fn indexed<'a, K: Ord + Copy, V>(
+    map: &'a BTreeMap<K, V>,
+    index: Option<&'a BTreeSet<K>>,
+    upper: Bound<K>,
+) -> impl Iterator<Item = (K, &'a V)> {
+    index
+        .into_iter()
+        .flat_map(move |ids| ids.range((Bound::Unbounded, upper)).rev())
+        .filter_map(|id| map.get(id).map(|value| (*id, value)))
+}
+
+/// The rows of `map` below `upper`, newest first.
+fn all<K: Ord + Copy, V>(map: &BTreeMap<K, V>, upper: Bound<K>) -> impl Iterator<Item = (K, &V)> {
+    map.range((Bound::Unbounded, upper))
+        .rev()
+        .map(|(id, value)| (*id, value))
+}
+
+/// Move `id` from `old`'s entry to `new`'s in a one-to-many index (nothing to do if they are
+/// the same, as they are for most rewrites).
+fn reindex<K: Eq + std::hash::Hash, I: Ord + Copy>(
+    index: &mut HashMap<K, BTreeSet<I>>,
+    old: Option<K>,
+    new: Option<K>,
+    id: I,
+) {
+    if old == new {
+        return;
+    }
+    if let Some(old) = old
+        && let Some(ids) = index.get_mut(&old)
+    {
+        ids.remove(&id);
+        if ids.is_empty() {
+            index.remove(&old);
+        }
+    }
+    if let Some(new) = new {
+        index.entry(new).or_default().insert(id);
     }
 }
 
-fn unknown(field: &str, what: impl std::fmt::Display) -> StoreError {
-    StoreError::Invalid(InvalidField::new(
-        field,
-        format_args!("{what} does not exist"),
-    ))
+/// The entries of `keys` that `find` answers, with their answers (each asked once).
+fn known<K: Ord + Clone, V>(keys: &[K], find: impl Fn(&K) -> Option<V>) -> BTreeMap<K, V> {
+    let mut found = BTreeMap::new();
+    for key in keys {
+        if !found.contains_key(key)
+            && let Some(value) = find(key)
+        {
+            found.insert(key.clone(), value);
+        }
+    }
+    found
 }
 
-fn check_version<K: Ord, T: Versioned>(map: &BTreeMap<K, T>, id: &K, put: &Put<T>) -> Result<()> {
-    let stored = map.get(id).map(Versioned::version);
-    if put.expected.matches(stored) {
-        Ok(())
-    } else {
-        Err(put.conflict(stored))
-    }
+/// The entries of `keys` that `stored` holds.
+fn present<K: Ord + Clone>(keys: &[K], stored: impl Fn(&K) -> bool) -> BTreeSet<K> {
+    keys.iter().filter(|key| stored(key)).cloned().collect()
 }
 
 impl State {
-    /// Every check of a commit, before anything changes.
-    fn check(&self, changes: &ChangeSet) -> Result<()> {
-        let rewritten = self.check_customers(&changes.customers)?;
-        let customer_exists =
-            |id: CustomerId| self.customers.contains_key(&id) || rewritten.contains(&id);
-        self.check_catalog(&changes.plans, &changes.prices)?;
-        for put in &changes.subscriptions {
-            check_version(&self.subscriptions, &put.value.id(), put)?;
-            if !customer_exists(put.value.customer()) {
-                return Err(unknown("subscription.customer", put.value.customer()));
-            }
+    /// What the rules need to know about the stored rows, from the maps.
+    fn facts(&self, lookups: &Lookups) -> CommitFacts {
+        CommitFacts {
+            customers: known(&lookups.customers, |id| {
+                self.customers.get(id).map(Versioned::version)
+            }),
+            external_ids: known(&lookups.external_ids, |id| {
+                self.external_ids.get(id).copied()
+            }),
+            plans: present(&lookups.plans, |id| self.plans.contains_key(id)),
+            plan_codes: present(&lookups.plan_codes, |code| {
+                self.plan_codes.contains_key(code)
+            }),
+            prices: present(&lookups.prices, |id| self.prices.contains_key(id)),
+            subscriptions: known(&lookups.subscriptions, |id| {
+                self.subscriptions.get(id).map(Versioned::version)
+            }),
+            invoices: known(&lookups.invoices, |id| {
+                self.invoices.get(id).map(StoredInvoice::of)
+            }),
+            recurring_periods: known(&lookups.recurring_periods, |key| {
+                self.recurring.get(key).copied()
+            }),
+            payment_attempts: known(&lookups.payment_attempts, |id| {
+                self.attempts.get(id).map(|attempt| attempt.version)
+            }),
+            attempt_keys: known(&lookups.attempt_keys, |key| {
+                self.attempt_keys.get(key).copied()
+            }),
+            events: present(&lookups.events, |id| self.event_ids.contains(id)),
+            idempotency: known(&lookups.idempotency_keys, |key| {
+                self.idempotency.get(key).map(|record| StoredIdempotency {
+                    version: record.version,
+                    expires_at: record.expires_at,
+                })
+            }),
+            number_series: known(&lookups.number_series, |prefix| {
+                self.series.get(prefix).cloned()
+            }),
+            last_event_seq: self.events.len() as u64,
         }
-        for write in &changes.invoices {
-            if !customer_exists(write.put.value.customer()) {
-                return Err(unknown("invoice.customer", write.put.value.customer()));
-            }
-        }
-        self.check_invoices(&changes.invoices)?;
-        self.check_attempts(changes)?;
-        self.check_outbox(&changes.events, &changes.idempotency)
     }
 
-    /// Versions, and one customer per external id after the commit. Returns the ids written.
-    fn check_customers(&self, puts: &[Put<Customer>]) -> Result<HashSet<CustomerId>> {
-        let rewritten: HashSet<CustomerId> = puts.iter().map(|p| p.value.id()).collect();
-        // External ids claimed by this change set; a stored one is taken unless its holder is
-        // rewritten here (and so lets go of it). Looked up per put: the work is the change
-        // set's, not the number of customers stored.
-        let mut claimed: HashSet<&str> = HashSet::new();
-        for put in puts {
-            check_version(&self.customers, &put.value.id(), put)?;
-            if let Some(external_id) = put.value.external_id()
-                && (self
-                    .external_ids
-                    .get(external_id)
-                    .is_some_and(|holder| !rewritten.contains(holder))
-                    || !claimed.insert(external_id))
-            {
-                return Err(exists(
-                    EntityKind::Customer,
-                    format_args!("external_id={external_id}"),
-                ));
-            }
-        }
-        Ok(rewritten)
-    }
-
-    /// Plans and prices are insert-only: unique ids and plan codes, prices of known plans.
-    fn check_catalog(&self, plans: &[Plan], prices: &[Price]) -> Result<()> {
-        let mut codes = HashSet::new();
-        let mut ids = HashSet::new();
-        for plan in plans {
-            if self.plans.contains_key(&plan.id()) || !ids.insert(plan.id()) {
-                return Err(exists(EntityKind::Plan, format_args!("id={}", plan.id())));
-            }
-            if self.plan_codes.contains_key(plan.code()) || !codes.insert(plan.code()) {
-                return Err(exists(
-                    EntityKind::Plan,
-                    format_args!("code={}", plan.code()),
-                ));
-            }
-        }
-        let new_plans: HashSet<PlanId> = plans.iter().map(Plan::id).collect();
-        let mut new_prices = HashSet::new();
-        for price in prices {
-            if self.prices.contains_key(&price.id()) || !new_prices.insert(price.id()) {
-                return Err(exists(EntityKind::Price, format_args!("id={}", price.id())));
-            }
-            if !self.plans.contains_key(&price.plan()) && !new_plans.contains(&price.plan()) {
-                return Err(unknown("price.plan", price.plan()));
-            }
-        }
-        Ok(())
-    }
-
-    /// Versions, and one recurring invoice per (subscription, period start).
-    fn check_invoices(&self, writes: &[InvoiceWrite]) -> Result<()> {
-        let mut periods = HashSet::new();
-        for write in writes {
-            let invoice = &write.put.value;
-            check_version(&self.invoices, &invoice.id(), &write.put)?;
-            if let Some(stored) = self.invoices.get(&invoice.id())
-                && stored.status() != InvoiceStatus::Draft
-                && stored.lines() != invoice.lines()
-            {
-                return Err(StoreError::Invalid(InvalidField::new(
-                    "invoice.lines",
-                    "a finalized invoice's lines cannot change",
-                )));
-            }
-            if let Some(key) = recurring_key(invoice) {
-                let taken = self
-                    .recurring
-                    .get(&key)
-                    .is_some_and(|owner| *owner != invoice.id());
-                if taken || !periods.insert(key) {
-                    return Err(exists(
-                        EntityKind::Invoice,
-                        format_args!("subscription={} period_start={}", key.0, key.1),
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Versions, known invoices, one attempt per idempotency key.
-    fn check_attempts(&self, changes: &ChangeSet) -> Result<()> {
-        let new_invoices: HashSet<InvoiceId> =
-            changes.invoices.iter().map(|w| w.put.value.id()).collect();
-        let mut keys = HashSet::new();
-        for put in &changes.payment_attempts {
-            let attempt = &put.value;
-            check_version(&self.attempts, &attempt.id, put)?;
-            if !self.invoices.contains_key(&attempt.invoice)
-                && !new_invoices.contains(&attempt.invoice)
-            {
-                return Err(unknown("payment_attempt.invoice", attempt.invoice));
-            }
-            let key = attempt.idempotency_key();
-            let taken = self
-                .attempt_keys
-                .get(&key)
-                .is_some_and(|owner| *owner != attempt.id);
-            if taken || !keys.insert(key.clone()) {
-                return Err(exists(
-                    EntityKind::PaymentAttempt,
-                    format_args!("idempotency_key={key}"),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// Unique event ids across the outbox; a live idempotency key cannot be taken again.
-    fn check_outbox(&self, events: &[Envelope], records: &[IdempotencyRecord]) -> Result<()> {
-        for event in events {
-            if self.event_ids.contains(&event.id) {
-                return Err(exists(EntityKind::Event, format_args!("id={}", event.id)));
-            }
-        }
-        let mut keys = HashSet::new();
-        for record in records {
-            let live = self
-                .idempotency
-                .get(&record.key)
-                .is_some_and(|stored| stored.is_live(record.created_at));
-            if live || !keys.insert(record.key.as_str()) {
-                return Err(exists(
-                    EntityKind::IdempotencyRecord,
-                    format_args!("key={}", record.key),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// Write a checked change set; cannot fail.
-    fn apply(&mut self, changes: ChangeSet, series: Vec<NumberSeries>) -> Vec<u64> {
-        // A rewritten object lets go of its old unique keys first, and only of keys it still
-        // holds: within one change set, another object may take a key this one gives up.
-        for put in &changes.customers {
-            if let Some(old) = self.customers.get(&put.value.id())
-                && let Some(external_id) = old.external_id()
-                && self.external_ids.get(external_id) == Some(&old.id())
-            {
-                self.external_ids.remove(external_id);
-            }
-        }
-        for put in changes.customers {
-            let customer = put.stored();
-            if let Some(external_id) = customer.external_id() {
-                self.external_ids
-                    .insert(external_id.to_owned(), customer.id());
-            }
-            self.customers.insert(customer.id(), customer);
-        }
+    /// Write a prepared change set; cannot fail.
+    fn apply(&mut self, prepared: PreparedCommit) -> CommitReceipt {
+        let PreparedCommit {
+            changes,
+            series,
+            receipt,
+        } = prepared;
+        self.apply_customers(changes.customers);
         for plan in changes.plans {
             self.plan_codes.insert(plan.code().to_owned(), plan.id());
             self.plans.insert(plan.id(), plan);
@@ -322,78 +266,149 @@ impl State {
             self.prices.insert(price.id(), price);
         }
         for put in changes.subscriptions {
-            let subscription = put.stored();
-            if let Some(old) = self.subscriptions.get(&subscription.id())
-                && let Some(due) = old.next_due_at()
-            {
-                self.due.remove(&(due, old.id()));
-            }
-            if let Some(due) = subscription.next_due_at() {
-                self.due.insert((due, subscription.id()));
-            }
-            self.subscriptions.insert(subscription.id(), subscription);
+            self.apply_subscription(put.stored());
         }
         for write in changes.invoices {
-            let invoice = write.put.stored();
-            if let Some(key) = self.invoices.get(&invoice.id()).and_then(recurring_key)
-                && self.recurring.get(&key) == Some(&invoice.id())
-            {
-                self.recurring.remove(&key);
-            }
-            if let Some(key) = recurring_key(&invoice) {
-                self.recurring.insert(key, invoice.id());
-            }
-            self.invoices.insert(invoice.id(), invoice);
+            self.apply_invoice(write.put.stored());
         }
         for series in series {
             self.series.insert(series.prefix().to_owned(), series);
         }
         for put in changes.payment_attempts {
-            let attempt = put.stored();
-            if let Some(old) = self.attempts.get(&attempt.id) {
-                let key = old.idempotency_key();
-                if self.attempt_keys.get(&key) == Some(&attempt.id) {
-                    self.attempt_keys.remove(&key);
-                }
-            }
-            self.attempt_keys
-                .insert(attempt.idempotency_key(), attempt.id);
-            self.attempts.insert(attempt.id, attempt);
+            self.apply_attempt(put.stored());
         }
-        let mut seqs = Vec::with_capacity(changes.events.len());
-        for envelope in changes.events {
-            let seq = self.events.len() as u64 + 1;
+        for (envelope, &seq) in changes.events.into_iter().zip(&receipt.event_seqs) {
             self.event_ids.insert(envelope.id);
             self.events.push(StoredEvent { seq, envelope });
-            seqs.push(seq);
         }
-        for record in changes.idempotency {
+        for put in changes.idempotency {
+            let record = put.stored();
             self.idempotency.insert(record.key.clone(), record);
         }
-        seqs
+        receipt
     }
-}
 
-/// The unique key of a recurring invoice: (subscription, period start).
-fn recurring_key(invoice: &Invoice) -> Option<(SubscriptionId, DateTime<Utc>)> {
-    match (invoice.kind(), invoice.subscription(), invoice.period()) {
-        (InvoiceKind::Recurring, Some(subscription), Some(period)) => {
-            Some((subscription, period.start()))
+    fn apply_customers(&mut self, puts: Vec<Put<Customer>>) {
+        // A rewritten customer lets go of its old external id first, and only of one it still
+        // holds: within one change set, another customer may take an id this one gives up.
+        for put in &puts {
+            if let Some(old) = self.customers.get(&put.value.id())
+                && let Some(external_id) = old.external_id()
+                && self.external_ids.get(external_id) == Some(&old.id())
+            {
+                self.external_ids.remove(external_id);
+            }
         }
-        _ => None,
+        for put in puts {
+            let customer = put.stored();
+            let id = customer.id();
+            if let Some(external_id) = customer.external_id() {
+                self.external_ids.insert(external_id.to_owned(), id);
+            }
+            let old = self.customers.get(&id).map(Customer::email);
+            if !old.is_some_and(|old| old.eq_ignore_ascii_case(customer.email())) {
+                reindex(
+                    &mut self.emails,
+                    old.map(str::to_ascii_lowercase),
+                    Some(customer.email().to_ascii_lowercase()),
+                    id,
+                );
+            }
+            self.customers.insert(id, customer);
+        }
     }
-}
 
-fn parse<T: TypedId>(text: &str) -> Option<T> {
-    text.parse().ok()
+    fn apply_subscription(&mut self, subscription: Subscription) {
+        let id = subscription.id();
+        let old = self.subscriptions.get(&id);
+        let (was_due, due) = (
+            old.and_then(Subscription::next_due_at),
+            subscription.next_due_at(),
+        );
+        if was_due != due {
+            if let Some(was_due) = was_due {
+                self.due.remove(&(was_due, id));
+            }
+            if let Some(due) = due {
+                self.due.insert((due, id));
+            }
+        }
+        let old_customer = old.map(Subscription::customer);
+        reindex(
+            &mut self.subscriptions_of,
+            old_customer,
+            Some(subscription.customer()),
+            id,
+        );
+        self.subscriptions.insert(id, subscription);
+    }
+
+    fn apply_invoice(&mut self, invoice: Invoice) {
+        let id = invoice.id();
+        let old = self.invoices.get(&id);
+        let (old_period, period) = (old.and_then(recurring_period), recurring_period(&invoice));
+        if old_period != period {
+            if let Some(key) = old_period
+                && self.recurring.get(&key) == Some(&id)
+            {
+                self.recurring.remove(&key);
+            }
+            if let Some(key) = period {
+                self.recurring.insert(key, id);
+            }
+        }
+        let (old_customer, old_subscription) = (
+            old.map(Invoice::customer),
+            old.and_then(Invoice::subscription),
+        );
+        reindex(
+            &mut self.invoices_of_customer,
+            old_customer,
+            Some(invoice.customer()),
+            id,
+        );
+        reindex(
+            &mut self.invoices_of_subscription,
+            old_subscription,
+            invoice.subscription(),
+            id,
+        );
+        self.invoices.insert(id, invoice);
+    }
+
+    fn apply_attempt(&mut self, attempt: PaymentAttempt) {
+        let id = attempt.id;
+        let old = self.attempts.get(&id);
+        if let Some(old) = old.filter(|old| old.is_pending()) {
+            self.pending.remove(&(old.created_at, id));
+        }
+        if attempt.is_pending() {
+            self.pending.insert((attempt.created_at, id));
+        }
+        let key = (attempt.invoice, attempt.attempt);
+        if old.is_none_or(|old| (old.invoice, old.attempt) != key) {
+            // New, or renumbered: the attempt moves in its invoice's list, and its key with it.
+            if let Some(old) = old {
+                let old_key = old.idempotency_key();
+                if self.attempt_keys.get(&old_key) == Some(&id) {
+                    self.attempt_keys.remove(&old_key);
+                }
+                if let Some(ids) = self.attempts_of.get_mut(&old.invoice) {
+                    ids.remove(&(old.attempt, id));
+                }
+            }
+            self.attempts_of
+                .entry(attempt.invoice)
+                .or_default()
+                .insert((attempt.attempt, id));
+            self.attempt_keys.insert(attempt.idempotency_key(), id);
+        }
+        self.attempts.insert(id, attempt);
+    }
 }
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn customer(&self, id: CustomerId) -> Result<Option<Customer>> {
-        Ok(self.state().customers.get(&id).cloned())
-    }
-
     async fn customers_by_id(&self, ids: &[CustomerId]) -> Result<Vec<Customer>> {
         let state = self.state();
         Ok(ids
@@ -412,40 +427,25 @@ impl Store for MemoryStore {
     }
 
     async fn customers_by_email(&self, email: &str) -> Result<Vec<Customer>> {
-        Ok(self
-            .state()
-            .customers
-            .values()
-            .rev()
-            .filter(|customer| customer.email().eq_ignore_ascii_case(email))
-            .cloned()
+        let state = self.state();
+        let index = state.emails.get(&email.to_ascii_lowercase());
+        Ok(indexed(&state.customers, index, Bound::Unbounded)
+            .map(|(_, customer)| customer.clone())
             .collect())
     }
 
     async fn customers(&self, request: PageRequest) -> Result<Page<Customer>> {
-        page(&self.state().customers, &request, parse, |_| true)
-    }
-
-    async fn plan(&self, id: PlanId) -> Result<Option<Plan>> {
-        Ok(self.state().plans.get(&id).cloned())
+        let (limit, upper) = bounds(&request)?;
+        let state = self.state();
+        Ok(page(limit, all(&state.customers, upper), |_| true))
     }
 
     async fn plans(&self) -> Result<Vec<Plan>> {
         Ok(self.state().plans.values().cloned().collect())
     }
 
-    async fn price(&self, id: PriceId) -> Result<Option<Price>> {
-        Ok(self.state().prices.get(&id).cloned())
-    }
-
-    async fn prices(&self, plan: Option<PlanId>) -> Result<Vec<Price>> {
-        Ok(self
-            .state()
-            .prices
-            .values()
-            .filter(|price| plan.is_none_or(|plan| price.plan() == plan))
-            .cloned()
-            .collect())
+    async fn prices(&self) -> Result<Vec<Price>> {
+        Ok(self.state().prices.values().cloned().collect())
     }
 
     async fn subscription(&self, id: SubscriptionId) -> Result<Option<Subscription>> {
@@ -457,15 +457,17 @@ impl Store for MemoryStore {
         query: SubscriptionQuery,
         request: PageRequest,
     ) -> Result<Page<Subscription>> {
-        page(
-            &self.state().subscriptions,
-            &request,
-            parse,
-            |subscription| {
-                query.customer.is_none_or(|c| subscription.customer() == c)
-                    && query.status.is_none_or(|s| subscription.status() == s)
-            },
-        )
+        let (limit, upper) = bounds(&request)?;
+        let state = self.state();
+        let keep =
+            |subscription: &Subscription| query.status.is_none_or(|s| subscription.status() == s);
+        Ok(match query.customer {
+            Some(customer) => {
+                let index = state.subscriptions_of.get(&customer);
+                page(limit, indexed(&state.subscriptions, index, upper), keep)
+            }
+            None => page(limit, all(&state.subscriptions, upper), keep),
+        })
     }
 
     async fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Subscription>> {
@@ -479,21 +481,30 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
-        Ok(self.state().due.first().map(|(due, _)| *due))
-    }
-
     async fn invoice(&self, id: InvoiceId) -> Result<Option<Invoice>> {
         Ok(self.state().invoices.get(&id).cloned())
     }
 
     async fn invoices(&self, query: InvoiceQuery, request: PageRequest) -> Result<Page<Invoice>> {
-        page(&self.state().invoices, &request, parse, |invoice| {
+        let (limit, upper) = bounds(&request)?;
+        let state = self.state();
+        let keep = |invoice: &Invoice| {
             query.customer.is_none_or(|c| invoice.customer() == c)
                 && query
                     .subscription
                     .is_none_or(|s| invoice.subscription() == Some(s))
                 && query.status.is_none_or(|s| invoice.status() == s)
+        };
+        Ok(match (query.subscription, query.customer) {
+            (Some(subscription), _) => {
+                let index = state.invoices_of_subscription.get(&subscription);
+                page(limit, indexed(&state.invoices, index, upper), keep)
+            }
+            (None, Some(customer)) => {
+                let index = state.invoices_of_customer.get(&customer);
+                page(limit, indexed(&state.invoices, index, upper), keep)
+            }
+            (None, None) => page(limit, all(&state.invoices, upper), keep),
         })
     }
 
@@ -510,29 +521,15 @@ impl Store for MemoryStore {
             .cloned())
     }
 
-    async fn number_series(&self, prefix: &str) -> Result<Option<NumberSeries>> {
-        Ok(self.state().series.get(prefix).cloned())
-    }
-
-    async fn payment_attempt(&self, idempotency_key: &str) -> Result<Option<PaymentAttempt>> {
+    async fn payment_attempts(&self, invoice: InvoiceId) -> Result<Vec<PaymentAttempt>> {
         let state = self.state();
         Ok(state
-            .attempt_keys
-            .get(idempotency_key)
-            .and_then(|id| state.attempts.get(id))
-            .cloned())
-    }
-
-    async fn payment_attempts(&self, invoice: InvoiceId) -> Result<Vec<PaymentAttempt>> {
-        let mut attempts: Vec<PaymentAttempt> = self
-            .state()
-            .attempts
-            .values()
-            .filter(|attempt| attempt.invoice == invoice)
-            .cloned()
-            .collect();
-        attempts.sort_by_key(|attempt| attempt.attempt);
-        Ok(attempts)
+            .attempts_of
+            .get(&invoice)
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, id)| state.attempts.get(id).cloned())
+            .collect())
     }
 
     async fn pending_payment_attempts(
@@ -540,52 +537,39 @@ impl Store for MemoryStore {
         created_before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<PaymentAttempt>> {
-        let mut pending: Vec<PaymentAttempt> = self
-            .state()
-            .attempts
-            .values()
-            .filter(|attempt| attempt.is_pending() && attempt.created_at < created_before)
-            .cloned()
-            .collect();
-        pending.sort_by_key(|attempt| (attempt.created_at, attempt.id));
-        pending.truncate(limit);
-        Ok(pending)
+        let state = self.state();
+        Ok(state
+            .pending
+            .iter()
+            .take_while(|(created_at, _)| *created_at < created_before)
+            .take(limit)
+            .filter_map(|(_, id)| state.attempts.get(id).cloned())
+            .collect())
     }
 
     async fn events_after(&self, seq: u64, limit: usize) -> Result<Vec<StoredEvent>> {
         let state = self.state();
+        // Event `seq` is at index `seq - 1`: the ones after it start at index `seq`.
         let start = usize::try_from(seq).unwrap_or(usize::MAX);
         Ok(state
             .events
+            .get(start..)
+            .unwrap_or_default()
             .iter()
-            .skip(start)
             .take(limit)
             .cloned()
             .collect())
     }
 
-    async fn idempotency_record(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<IdempotencyRecord>> {
-        Ok(self
-            .state()
-            .idempotency
-            .get(key)
-            .filter(|record| record.is_live(now))
-            .cloned())
+    async fn idempotency_record(&self, key: &str) -> Result<Option<IdempotencyRecord>> {
+        Ok(self.state().idempotency.get(key).cloned())
     }
 
-    async fn commit(&self, mut changes: ChangeSet) -> Result<CommitReceipt> {
-        changes.validate()?;
+    async fn commit(&self, changes: ChangeSet) -> Result<CommitReceipt> {
+        let lookups = changes.lookups();
         let mut state = self.state();
-        state.check(&changes)?;
-        let numbering = changes.assign_numbers(|prefix| Ok(state.series.get(prefix).cloned()))?;
-        let event_seqs = state.apply(changes, numbering.series);
-        Ok(CommitReceipt {
-            event_seqs,
-            invoice_numbers: numbering.numbers,
-        })
+        let facts = state.facts(&lookups);
+        let prepared = prepare(changes, &facts)?;
+        Ok(state.apply(prepared))
     }
 }

@@ -23,7 +23,7 @@
 
 use std::cell::RefCell;
 
-use commet_core::fixtures::{Catalog, utc};
+use commet_core::fixtures::{Fixtures, utc};
 use commet_core::invoice::{Invoice, NumberSeries};
 use commet_core::subscription::{ChargeOutcome, Command, Subscription};
 use commet_engine::store::{ChangeSet, InvoiceWrite, Put, Store};
@@ -43,14 +43,14 @@ const ROWS_PER_SUBSCRIPTION: usize = 4;
 
 /// `n` active subscriptions and the renewals that move them on, one period per change set.
 struct Renewals {
-    catalog: Catalog,
+    catalog: Fixtures,
     subscriptions: Vec<Subscription>,
 }
 
 impl Renewals {
     /// The renewals of `n` subscriptions, and the change set that stores them first.
     fn new(n: usize) -> (Renewals, ChangeSet) {
-        let catalog = Catalog::new();
+        let catalog = Fixtures::new();
         let mut setup = ChangeSet {
             plans: catalog.plans.clone(),
             prices: catalog.prices().into_iter().cloned().collect(),

@@ -84,23 +84,22 @@ pub(crate) fn name<T: Serialize>(value: &T) -> Result<String> {
     }
 }
 
-/// The columns of one stored row, read with errors that name the row and the column.
+/// The columns of one stored row, read with errors that name the row and the column. Every
+/// query selects the row's id (or key) first, so column 0 names the row.
 pub(crate) struct Columns<'a, 'stmt> {
     row: &'a Row<'stmt>,
     kind: EntityKind,
-    /// The column holding the row's id (or key), read only to name the row in an error.
-    key: usize,
 }
 
 impl<'a, 'stmt> Columns<'a, 'stmt> {
-    /// The row of a `kind`, identified by the text in column `key` (its id or key).
-    pub(crate) fn new(row: &'a Row<'stmt>, kind: EntityKind, key: usize) -> Self {
-        Columns { row, kind, key }
+    /// The row of a `kind`, identified by the text in column 0 (its id or key).
+    pub(crate) fn new(row: &'a Row<'stmt>, kind: EntityKind) -> Self {
+        Columns { row, kind }
     }
 
     /// The id (or key) of the row, as error messages name it.
     fn id(&self) -> String {
-        match self.row.get_ref(self.key) {
+        match self.row.get_ref(0) {
             Ok(ValueRef::Text(text)) => String::from_utf8_lossy(text).into_owned(),
             Ok(ValueRef::Integer(number)) => number.to_string(),
             Ok(other) => format!("{other:?}"),
@@ -193,6 +192,13 @@ impl<'a, 'stmt> Columns<'a, 'stmt> {
     /// JSON text.
     pub(crate) fn json<T: DeserializeOwned>(&self, index: usize) -> Result<T> {
         serde_json::from_str(self.text(index)?).map_err(|e| self.column_corrupt(index, e))
+    }
+
+    /// Optional JSON text (`NULL` for none).
+    pub(crate) fn opt_json<T: DeserializeOwned>(&self, index: usize) -> Result<Option<T>> {
+        self.opt_text(index)?
+            .map(|text| serde_json::from_str(text).map_err(|e| self.column_corrupt(index, e)))
+            .transpose()
     }
 
     /// An instant stored as microseconds.

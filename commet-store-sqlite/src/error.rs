@@ -4,8 +4,8 @@
 //! store checks. SQLite's own failures are mapped here and nowhere else: a uniqueness
 //! constraint becomes [`StoreError::AlreadyExists`], a foreign key [`StoreError::Invalid`],
 //! anything else [`StoreError::Backend`]. A commit writes first and lets the schema refuse;
-//! after a refusal it checks the rules in `MemoryStore`'s order to name the error, and returns
-//! the mapped constraint error only when that check finds nothing (`crate::commit`).
+//! after a refusal the engine's rules (`commet_engine::store::check`) name the error, and the
+//! mapped constraint error is returned only when they find nothing (`crate::commit`).
 
 use commet_core::InvalidField;
 use commet_engine::store::{EntityKind, StoreError};

@@ -4,11 +4,17 @@
 //! [rusqlite](https://docs.rs/rusqlite) with SQLite bundled, so there is nothing to install. It
 //! has exactly the semantics of every commet store (versions and conflicts, atomic change sets,
 //! gap-free invoice numbers and event sequence, the unique keys, the due-work index,
-//! newest-first pagination) and passes the shared conformance suite of `commet-core`, plus a
+//! newest-first pagination) and passes the shared conformance suite of `commet-engine`, plus a
 //! differential test that runs random operation sequences against it and `MemoryStore`.
 //!
+//! It only stores: it answers the primitive reads of `commet_engine::store::Store` with indexed
+//! queries and writes a change set in one transaction. The commit rules (versions, unique keys,
+//! references, fixed lines, numbering, sequence, and which broken rule is named) are the
+//! engine's, written once for every store; this crate makes SQLite enforce them as it writes
+//! (see [Commits](#commits)).
+//!
 //! ```
-//! use commet_engine::store::{PageRequest, Store};
+//! use commet_engine::store::{PageRequest, Store, StoreExt};
 //! use commet_store_sqlite::SqliteStore;
 //!
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -28,7 +34,7 @@
 //! | open | [`SqliteStore::open`] (a file, created if missing), [`SqliteStore::in_memory`], [`SqliteStore::open_with`] ([`SqliteOptions`]) |
 //! | connection | one connection behind a mutex; every call runs on Tokio's blocking pool (`spawn_blocking`), never on an async worker |
 //! | journal | WAL for files: readers never block the writer; several processes may open one file |
-//! | commits | `BEGIN IMMEDIATE`; numbering and writes in one transaction, refused by the schema and versioned `UPDATE`s; any error rolls everything back |
+//! | commits | `BEGIN IMMEDIATE`; numbering and writes in one transaction, refused by the schema and versioned `UPDATE`s; any error rolls everything back, and the engine's rules name it |
 //! | durability | `synchronous = FULL` by default ([`Durability`]): a returned commit survives power loss |
 //! | locking | `busy_timeout` 5 s; a commit that waits longer fails with `StoreError::Backend` |
 //! | integrity | `foreign_keys = ON`; unique keys in the schema; rows rebuilt through the validating constructors (a bad row is `StoreError::Corrupt`) |
@@ -48,7 +54,7 @@
 //! | `invoice_lines` | (`invoice`, `position`) | `invoice` → `invoices` | |
 //! | `payment_attempts` | `id` | `idempotency_key` UNIQUE; `invoice` → `invoices`; pending ones by `created_at` | |
 //! | `events` (the outbox) | `seq` | `id` UNIQUE | `envelope` (the exact webhook JSON) |
-//! | `idempotency_records` | `idempotency_key` | | |
+//! | `idempotency_records` | `idempotency_key` | `version` (schema version 2) | |
 //! | `number_series` | `prefix` | | |
 //!
 //! Decisions written down here:
@@ -78,17 +84,27 @@
 //!
 //! # Commits
 //!
-//! A commit validates the change set, takes the write lock (`BEGIN IMMEDIATE`), checks the
-//! customers and catalog entries it writes (rare in a commit; an external id handed from one
-//! customer to another must be known beforehand), numbers invoices from `number_series`,
-//! assigns event sequence numbers `MAX(seq) + 1 ...`, writes, and commits. Both numberings are
-//! gap-free because only one writer holds the lock and a failed commit rolls back. Everything
-//! else is written without looking first: versioned writes are `UPDATE ... WHERE id = ? AND
-//! version = ?` with a rows-affected check, and the schema's primary, unique and foreign keys
-//! refuse the rest. When a write is refused, the transaction rolls back and the rules are
-//! checked, in `MemoryStore`'s order and against the rows as they are, in a read transaction,
-//! so both stores name the same error; if that reading fails, the refusal itself is returned
-//! (a stale version stays a `Conflict`).
+//! The commit rules are the engine's (`commet_engine::store::check`); this crate only makes
+//! SQLite enforce them while it writes, so the common commit looks nothing up first. A commit
+//! checks the change set on its own (`ChangeSet::validate`), takes the write lock (`BEGIN
+//! IMMEDIATE`), numbers invoices from `number_series` (`ChangeSet::assign_numbers`), sequences
+//! events after `MAX(seq)` (`ChangeSet::event_seqs`), writes, and commits. Both numberings are
+//! gap-free because only one writer holds the lock and a failed commit rolls back.
+//!
+//! Every rule is enforced by the write itself: a versioned write is `UPDATE ... WHERE id = ? AND
+//! version = ?` with a rows-affected check, a new row an `INSERT` its primary key refuses if it
+//! exists, and the schema's unique and foreign keys refuse the rest (external ids, plan codes,
+//! recurring periods, attempt keys, event ids, references). A finalized invoice's lines are
+//! compared when it is rewritten (the one read on the write path), and a new idempotency
+//! record is an upsert that only replaces an expired one. When a commit rewrites several
+//! customers, those holding an external id claimed in it let go of it first, so an id can
+//! move between them.
+//!
+//! When a write is refused, the transaction rolls back, and a read transaction answers the
+//! change set's lookups (`ChangeSet::lookups`, one indexed `SELECT` each) for the engine's
+//! rules to name the broken one, so both stores name the same error. If that reading fails or
+//! finds nothing broken (another process changed the rows meanwhile), the refusal itself is
+//! returned: a stale version stays a `Conflict`.
 //!
 //! # Durability and several processes
 //!
@@ -114,10 +130,10 @@
 //! | test | what it shows |
 //! |---|---|
 //! | `tests/conformance.rs` | every behaviour of the shared suite, on a file, on one file through two connections (calls alternating), and in memory |
-//! | `tests/differential.rs` | random operation sequences (including stale writes, taken keys, missing references, reopening the file) give `MemoryStore`'s exact results and readable state; a fixed sequence survives a close and reopen |
+//! | `tests/differential.rs` | random operation sequences (including stale writes, taken keys, missing references, idempotency records replaced at fresh and stale versions, reopening the file) give `MemoryStore`'s exact results and readable state; a fixed sequence survives a close and reopen |
 //! | `tests/durability.rs` | a writer process killed (SIGKILL) 20 times at random points, mostly inside commits, leaves every change set whole or absent and the outbox gap-free; a newer schema is refused |
 //! | `tests/corrupt_rows.rs` | rows edited into nonsense are `StoreError::Corrupt`, naming the row |
-//! | `tests/open.rs` | a new file is created and migrated, also by several openers at once; a file that is not a commet database is refused |
+//! | `tests/open.rs` | a new file is created and migrated, also by several openers at once; a file that is not a commet database is refused; a database written by schema version 1 opens, migrates, and keeps its idempotency records at version 1 |
 //! | `tests/engine_parity.rs` | every engine scenario gives the same invoices and events, byte for byte, as on `MemoryStore`, and the same stored state |
 //! | `tests/engine_crash.rs` | a process running `run_due` over 3,000 subscriptions is killed (SIGKILL) 15 times; afterwards every period is invoiced once, nothing is charged twice, the money taken equals the invoices paid, the event sequence is gap-free |
 //! | `tests/engine_concurrency.rs` | two `Billing` instances on one file running the due work at the same time never bill a period or charge twice |
@@ -130,6 +146,7 @@ mod codec;
 mod commit;
 mod connection;
 mod error;
+mod facts;
 mod migrations;
 mod query;
 mod rows;
@@ -141,7 +158,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use commet_core::catalog::{Plan, Price};
 use commet_core::customer::Customer;
-use commet_core::ids::{CustomerId, InvoiceId, PlanId, PriceId, SubscriptionId};
+use commet_core::ids::{CustomerId, InvoiceId, SubscriptionId};
 use commet_core::invoice::{Invoice, NumberSeries};
 use commet_core::payment::PaymentAttempt;
 use commet_core::subscription::Subscription;
@@ -192,6 +209,14 @@ impl SqliteStore {
         blocking(&self.db, |conn| migrations::version(conn)).await
     }
 
+    /// The invoice number series stored under `prefix`, with its next value. Not part of the
+    /// `Store` contract (the engine never reads a series outside a commit): for tests and
+    /// inspection.
+    pub async fn number_series(&self, prefix: &str) -> Result<Option<NumberSeries>> {
+        let prefix = prefix.to_owned();
+        blocking(&self.db, move |conn| rows::series::load(conn, &prefix)).await
+    }
+
     /// Close the connection, reporting any error SQLite has while closing (a file database
     /// checkpoints its write-ahead log into the main file and removes it). If clones of this
     /// store are still alive, this only drops this handle; the last one closes on drop.
@@ -205,11 +230,6 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn customer(&self, id: CustomerId) -> Result<Option<Customer>> {
-        let id = id.to_string();
-        blocking(&self.db, move |conn| query::customer_by_id(conn, &id)).await
-    }
-
     async fn customers_by_id(&self, ids: &[CustomerId]) -> Result<Vec<Customer>> {
         let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
         blocking(&self.db, move |conn| query::customers_by_id(conn, &ids)).await
@@ -236,22 +256,12 @@ impl Store for SqliteStore {
         blocking(&self.db, move |conn| query::customers(conn, &bounds)).await
     }
 
-    async fn plan(&self, id: PlanId) -> Result<Option<Plan>> {
-        let id = id.to_string();
-        blocking(&self.db, move |conn| query::plan(conn, &id)).await
-    }
-
     async fn plans(&self) -> Result<Vec<Plan>> {
         blocking(&self.db, query::plans).await
     }
 
-    async fn price(&self, id: PriceId) -> Result<Option<Price>> {
-        let id = id.to_string();
-        blocking(&self.db, move |conn| query::price(conn, &id)).await
-    }
-
-    async fn prices(&self, plan: Option<PlanId>) -> Result<Vec<Price>> {
-        blocking(&self.db, move |conn| query::prices(conn, plan)).await
+    async fn prices(&self) -> Result<Vec<Price>> {
+        blocking(&self.db, query::prices).await
     }
 
     async fn subscription(&self, id: SubscriptionId) -> Result<Option<Subscription>> {
@@ -275,10 +285,6 @@ impl Store for SqliteStore {
         blocking(&self.db, move |conn| query::due(conn, now, limit)).await
     }
 
-    async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
-        blocking(&self.db, query::next_due_at).await
-    }
-
     async fn invoice(&self, id: InvoiceId) -> Result<Option<Invoice>> {
         let id = id.to_string();
         blocking(&self.db, move |conn| query::invoice_by_id(conn, &id)).await
@@ -298,16 +304,6 @@ impl Store for SqliteStore {
             query::recurring_invoice(conn, subscription, period_start)
         })
         .await
-    }
-
-    async fn number_series(&self, prefix: &str) -> Result<Option<NumberSeries>> {
-        let prefix = prefix.to_owned();
-        blocking(&self.db, move |conn| query::number_series(conn, &prefix)).await
-    }
-
-    async fn payment_attempt(&self, idempotency_key: &str) -> Result<Option<PaymentAttempt>> {
-        let key = idempotency_key.to_owned();
-        blocking(&self.db, move |conn| query::payment_attempt(conn, &key)).await
     }
 
     async fn payment_attempts(&self, invoice: InvoiceId) -> Result<Vec<PaymentAttempt>> {
@@ -334,16 +330,9 @@ impl Store for SqliteStore {
         blocking(&self.db, move |conn| rows::event::after(conn, seq, limit)).await
     }
 
-    async fn idempotency_record(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<IdempotencyRecord>> {
+    async fn idempotency_record(&self, key: &str) -> Result<Option<IdempotencyRecord>> {
         let key = key.to_owned();
-        blocking(&self.db, move |conn| {
-            rows::idempotency::live(conn, &key, now)
-        })
-        .await
+        blocking(&self.db, move |conn| rows::idempotency::get(conn, &key)).await
     }
 
     async fn commit(&self, changes: ChangeSet) -> Result<CommitReceipt> {

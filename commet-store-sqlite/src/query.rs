@@ -6,19 +6,19 @@ use chrono::{DateTime, Utc};
 use commet_core::InvalidField;
 use commet_core::catalog::{Plan, Price};
 use commet_core::customer::Customer;
-use commet_core::ids::{InvoiceId, PlanId, SubscriptionId, TypedId};
-use commet_core::invoice::{Invoice, NumberSeries};
+use commet_core::ids::{InvoiceId, SubscriptionId, TypedId};
+use commet_core::invoice::Invoice;
 use commet_core::payment::PaymentAttempt;
 use commet_core::subscription::Subscription;
 use commet_engine::store::{
-    Cursor, EntityKind, InvoiceQuery, Page, PageRequest, StoreError, SubscriptionQuery,
+    Cursor, InvoiceQuery, Page, PageRequest, StoreError, SubscriptionQuery,
 };
 use rusqlite::types::Value;
 use rusqlite::{Connection, params, params_from_iter};
 
-use crate::codec::{Columns, micros};
+use crate::codec::micros;
 use crate::error::Result;
-use crate::rows::{attempt, catalog, customer, invoice, series, statement, subscription};
+use crate::rows::{self, attempt, catalog, customer, invoice, subscription};
 
 /// A checked page request: the limit, and the id to continue below.
 #[derive(Debug)]
@@ -85,17 +85,12 @@ fn page<T>(
     Ok(Page { items, next })
 }
 
-pub(crate) fn customer_by_id(conn: &mut Connection, id: &str) -> Result<Option<Customer>> {
-    let sql = format!("SELECT {} FROM customers WHERE id = ?1", customer::COLUMNS);
-    Ok(customer::query(conn, &sql, [id])?.into_iter().next())
-}
-
 /// One statement, run once per id, in one call from the executor.
 pub(crate) fn customers_by_id(conn: &mut Connection, ids: &[String]) -> Result<Vec<Customer>> {
     let sql = format!("SELECT {} FROM customers WHERE id = ?1", customer::COLUMNS);
     let mut found = Vec::with_capacity(ids.len());
     for id in ids {
-        found.extend(customer::query(conn, &sql, [id])?);
+        found.extend(rows::query(conn, &sql, [id], customer::decode)?);
     }
     Ok(found)
 }
@@ -108,7 +103,7 @@ pub(crate) fn customer_by_external_id(
         "SELECT {} FROM customers WHERE external_id = ?1",
         customer::COLUMNS
     );
-    Ok(customer::query(conn, &sql, [external_id])?
+    Ok(rows::query(conn, &sql, [external_id], customer::decode)?
         .into_iter()
         .next())
 }
@@ -120,7 +115,7 @@ pub(crate) fn customers_by_email(conn: &mut Connection, email: &str) -> Result<V
         "SELECT {} FROM customers WHERE email = CAST(?1 AS TEXT) ORDER BY id DESC",
         customer::COLUMNS
     );
-    customer::query(conn, &sql, [email])
+    rows::query(conn, &sql, [email], customer::decode)
 }
 
 pub(crate) fn customers(conn: &mut Connection, bounds: &PageBounds) -> Result<Page<Customer>> {
@@ -130,43 +125,19 @@ pub(crate) fn customers(conn: &mut Connection, bounds: &PageBounds) -> Result<Pa
         customer::COLUMNS,
         Vec::new(),
         bounds,
-        |conn, sql, values| customer::query(conn, sql, params_from_iter(values)),
+        |conn, sql, values| rows::query(conn, sql, params_from_iter(values), customer::decode),
         |c| c.id().to_string(),
     )
 }
 
-pub(crate) fn plan(conn: &mut Connection, id: &str) -> Result<Option<Plan>> {
-    let sql = format!("SELECT {} FROM plans WHERE id = ?1", catalog::PLAN_COLUMNS);
-    Ok(catalog::query_plans(conn, &sql, [id])?.into_iter().next())
-}
-
 pub(crate) fn plans(conn: &mut Connection) -> Result<Vec<Plan>> {
     let sql = format!("SELECT {} FROM plans ORDER BY id", catalog::PLAN_COLUMNS);
-    catalog::query_plans(conn, &sql, [])
+    rows::query(conn, &sql, [], catalog::decode_plan)
 }
 
-pub(crate) fn price(conn: &mut Connection, id: &str) -> Result<Option<Price>> {
-    let sql = format!(
-        "SELECT {} FROM prices WHERE id = ?1",
-        catalog::PRICE_COLUMNS
-    );
-    Ok(catalog::query_prices(conn, &sql, [id])?.into_iter().next())
-}
-
-pub(crate) fn prices(conn: &mut Connection, plan: Option<PlanId>) -> Result<Vec<Price>> {
-    match plan {
-        Some(plan) => {
-            let sql = format!(
-                "SELECT {} FROM prices WHERE plan = CAST(?1 AS TEXT) ORDER BY id",
-                catalog::PRICE_COLUMNS
-            );
-            catalog::query_prices(conn, &sql, [plan.to_string()])
-        }
-        None => {
-            let sql = format!("SELECT {} FROM prices ORDER BY id", catalog::PRICE_COLUMNS);
-            catalog::query_prices(conn, &sql, [])
-        }
-    }
+pub(crate) fn prices(conn: &mut Connection) -> Result<Vec<Price>> {
+    let sql = format!("SELECT {} FROM prices ORDER BY id", catalog::PRICE_COLUMNS);
+    rows::query(conn, &sql, [], catalog::decode_price)
 }
 
 pub(crate) fn subscription_by_id(conn: &mut Connection, id: &str) -> Result<Option<Subscription>> {
@@ -174,7 +145,9 @@ pub(crate) fn subscription_by_id(conn: &mut Connection, id: &str) -> Result<Opti
         "SELECT {} FROM subscriptions WHERE id = ?1",
         subscription::COLUMNS
     );
-    Ok(subscription::query(conn, &sql, [id])?.into_iter().next())
+    Ok(rows::query(conn, &sql, [id], subscription::decode)?
+        .into_iter()
+        .next())
 }
 
 pub(crate) fn subscriptions(
@@ -201,7 +174,7 @@ pub(crate) fn subscriptions(
         subscription::COLUMNS,
         filters,
         bounds,
-        |conn, sql, values| subscription::query(conn, sql, params_from_iter(values)),
+        |conn, sql, values| rows::query(conn, sql, params_from_iter(values), subscription::decode),
         |s| s.id().to_string(),
     )
 }
@@ -216,28 +189,18 @@ pub(crate) fn due(
          ORDER BY next_due_at, id LIMIT CAST(?2 AS INTEGER)",
         subscription::COLUMNS
     );
-    subscription::query(conn, &sql, params![micros(now), limit(max)])
-}
-
-pub(crate) fn next_due_at(conn: &mut Connection) -> Result<Option<DateTime<Utc>>> {
-    let mut stmt = statement(
+    rows::query(
         conn,
-        "SELECT id, next_due_at FROM subscriptions WHERE next_due_at IS NOT NULL \
-         ORDER BY next_due_at, id LIMIT 1",
-    )?;
-    let mut rows = stmt.query([])?;
-    match rows.next()? {
-        Some(row) => Columns::new(row, EntityKind::Subscription, 0)
-            .time(1)
-            .map(Some),
-        None => Ok(None),
-    }
+        &sql,
+        params![micros(now), limit(max)],
+        subscription::decode,
+    )
 }
 
 pub(crate) fn invoice_by_id(conn: &mut Connection, id: &str) -> Result<Option<Invoice>> {
     let tx = conn.transaction()?;
     let sql = format!("SELECT {} FROM invoices WHERE id = ?1", invoice::COLUMNS);
-    let found = invoice::query(&tx, &sql, [id])?.into_iter().next();
+    let found = invoice::read(&tx, &sql, [id])?.into_iter().next();
     tx.finish()?;
     Ok(found)
 }
@@ -273,7 +236,7 @@ pub(crate) fn invoices(
         invoice::COLUMNS,
         filters,
         bounds,
-        |conn, sql, values| invoice::query(conn, sql, params_from_iter(values)),
+        |conn, sql, values| invoice::read(conn, sql, params_from_iter(values)),
         |i| i.id().to_string(),
     )?;
     tx.finish()?;
@@ -291,7 +254,7 @@ pub(crate) fn recurring_invoice(
          WHERE kind = 'recurring' AND subscription = ?1 AND period_start = ?2",
         invoice::COLUMNS
     );
-    let found = invoice::query(
+    let found = invoice::read(
         &tx,
         &sql,
         params![subscription.to_string(), micros(period_start)],
@@ -302,18 +265,6 @@ pub(crate) fn recurring_invoice(
     Ok(found)
 }
 
-pub(crate) fn number_series(conn: &mut Connection, prefix: &str) -> Result<Option<NumberSeries>> {
-    series::load(conn, prefix)
-}
-
-pub(crate) fn payment_attempt(conn: &mut Connection, key: &str) -> Result<Option<PaymentAttempt>> {
-    let sql = format!(
-        "SELECT {} FROM payment_attempts WHERE idempotency_key = ?1",
-        attempt::COLUMNS
-    );
-    Ok(attempt::query(conn, &sql, [key])?.into_iter().next())
-}
-
 pub(crate) fn payment_attempts(
     conn: &mut Connection,
     invoice: InvoiceId,
@@ -322,7 +273,7 @@ pub(crate) fn payment_attempts(
         "SELECT {} FROM payment_attempts WHERE invoice = CAST(?1 AS TEXT) ORDER BY attempt, id",
         attempt::COLUMNS
     );
-    attempt::query(conn, &sql, [invoice.to_string()])
+    rows::query(conn, &sql, [invoice.to_string()], attempt::decode)
 }
 
 pub(crate) fn pending_payment_attempts(
@@ -335,5 +286,10 @@ pub(crate) fn pending_payment_attempts(
          AND created_at < CAST(?1 AS INTEGER) ORDER BY created_at, id LIMIT CAST(?2 AS INTEGER)",
         attempt::COLUMNS
     );
-    attempt::query(conn, &sql, params![micros(created_before), limit(max)])
+    rows::query(
+        conn,
+        &sql,
+        params![micros(created_before), limit(max)],
+        attempt::decode,
+    )
 }

@@ -4,9 +4,9 @@
 // Test code: a panic is how a check fails.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use commet_core::fixtures::{Catalog, utc};
+use commet_core::fixtures::{Fixtures, utc};
 use commet_engine::store::{
-    ChangeSet, EntityKind, InvoiceWrite, PageRequest, Put, Store, StoreError,
+    ChangeSet, EntityKind, InvoiceWrite, PageRequest, Put, Store, StoreError, StoreExt,
 };
 use commet_store_sqlite::SqliteStore;
 
@@ -16,7 +16,7 @@ use commet_store_sqlite::SqliteStore;
 async fn rows_that_fail_validation_are_corrupt_and_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("corrupt.db");
-    let catalog = Catalog::new();
+    let catalog = Fixtures::new();
     let customer = catalog.customer(1, utc(2024, 1, 1));
     let subscription = catalog.active_for(customer.id());
     let invoice = catalog.recurring_invoice(&subscription, subscription.current_period().unwrap());
@@ -27,7 +27,7 @@ async fn rows_that_fail_validation_are_corrupt_and_named() {
             plans: catalog.plans.clone(),
             prices: catalog.prices().into_iter().cloned().collect(),
             subscriptions: vec![Put::of(subscription.clone())],
-            invoices: vec![InvoiceWrite::numbered(invoice.clone(), Catalog::series())],
+            invoices: vec![InvoiceWrite::numbered(invoice.clone(), Fixtures::series())],
             payment_attempts: vec![Put::of(catalog.attempt(&invoice, 1, utc(2024, 2, 1)))],
             ..ChangeSet::default()
         })

@@ -4,8 +4,9 @@
 // Test code: a panic is how a check fails.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use commet_core::fixtures::{Catalog, utc};
-use commet_engine::store::{ChangeSet, Put, Store, StoreError};
+use commet_core::fixtures::{Fixtures, utc};
+use commet_engine::idempotency::IdempotencyRecord;
+use commet_engine::store::{ChangeSet, ExpectedVersion, Put, Store, StoreError, StoreExt};
 use commet_store_sqlite::{Durability, SCHEMA_VERSION, SqliteOptions, SqliteStore};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -27,7 +28,7 @@ async fn openers_racing_on_a_new_file_migrate_it_once() {
         );
     }
     // They all see one database.
-    let customer = Catalog::new().customer(1, utc(2024, 1, 1));
+    let customer = Fixtures::new().customer(1, utc(2024, 1, 1));
     stores[0]
         .commit(ChangeSet {
             customers: vec![Put::of(customer.clone())],
@@ -88,7 +89,7 @@ async fn another_applications_database_is_refused_and_left_alone() {
 async fn in_memory_stores_are_private_and_options_apply() {
     let a = SqliteStore::in_memory().await.unwrap();
     let b = SqliteStore::in_memory().await.unwrap();
-    let customer = Catalog::new().customer(1, utc(2024, 1, 1));
+    let customer = Fixtures::new().customer(1, utc(2024, 1, 1));
     a.commit(ChangeSet {
         customers: vec![Put::of(customer.clone())],
         ..ChangeSet::default()
@@ -116,6 +117,95 @@ async fn in_memory_stores_are_private_and_options_apply() {
         .await
         .unwrap();
     assert!(reopened.customer(customer.id()).await.unwrap().is_some());
+}
+
+/// A database written by schema version 1 (the exact DDL that version ran, and a row in its
+/// idempotency table) opens, is migrated to the current version once, and reads its records at
+/// version 1, which the engine can then replace at that version.
+#[tokio::test]
+async fn a_version_1_database_is_migrated_and_keeps_its_idempotency_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    let now = utc(2024, 1, 1);
+    let record = commet_engine::testkit::conformance::idempotency_record("from-v1", now);
+    {
+        let v1 = rusqlite::Connection::open(&path).unwrap();
+        v1.execute_batch(include_str!("../src/migrations/v1.sql"))
+            .unwrap();
+        v1.pragma_update(None, "user_version", 1).unwrap();
+        v1.execute(
+            "INSERT INTO idempotency_records (idempotency_key, fingerprint, response, \
+             created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![
+                record.key,
+                record.fingerprint,
+                record.response,
+                record.created_at.timestamp_micros(),
+                record.expires_at.timestamp_micros(),
+            ],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(
+        store.schema_version().await.unwrap(),
+        i64::from(SCHEMA_VERSION)
+    );
+    let stored = store.idempotency_record("from-v1").await.unwrap();
+    assert_eq!(
+        stored,
+        Some(IdempotencyRecord {
+            version: 1,
+            ..record.clone()
+        })
+    );
+    // Replaced at its version; a new record over it (still live) is refused.
+    store
+        .commit(ChangeSet {
+            idempotency: vec![Put {
+                value: IdempotencyRecord {
+                    response: "{}".into(),
+                    ..record.clone()
+                },
+                expected: ExpectedVersion::Exactly(1),
+            }],
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .idempotency_record("from-v1")
+            .await
+            .unwrap()
+            .map(|r| r.version),
+        Some(2)
+    );
+    let again = store
+        .commit(ChangeSet {
+            idempotency: vec![Put::of(record)],
+            ..ChangeSet::default()
+        })
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::AlreadyExists { .. })),
+        "{again:?}"
+    );
+    store.close().await.unwrap();
+    // Reopening does not migrate again.
+    let reopened = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(
+        reopened.schema_version().await.unwrap(),
+        i64::from(SCHEMA_VERSION)
+    );
+    assert_eq!(
+        reopened
+            .idempotency_record("from-v1")
+            .await
+            .unwrap()
+            .map(|r| r.version),
+        Some(2)
+    );
 }
 
 /// Without a Tokio runtime, calls run on the calling thread instead of failing.

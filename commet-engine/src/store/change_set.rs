@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{EntityKind, StoreError};
+use super::{EntityKind, Lookups, StoreError, recurring_period};
 use crate::idempotency::IdempotencyRecord;
 use commet_core::InvalidField;
 use commet_core::catalog::{Plan, Price};
@@ -120,19 +120,6 @@ impl Versioned for Invoice {
     }
 }
 
-impl Versioned for IdempotencyRecord {
-    const KIND: EntityKind = EntityKind::IdempotencyRecord;
-    fn key(&self) -> String {
-        self.key.clone()
-    }
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn set_version(&mut self, version: u64) {
-        self.version = version;
-    }
-}
-
 impl Versioned for PaymentAttempt {
     const KIND: EntityKind = EntityKind::PaymentAttempt;
     fn key(&self) -> String {
@@ -235,7 +222,8 @@ pub struct ChangeSet {
     pub payment_attempts: Vec<Put<PaymentAttempt>>,
     /// Events for the outbox, in order; the store numbers them.
     pub events: Vec<Envelope>,
-    /// Idempotency records to keep.
+    /// Idempotency records: new ones, or replacements at the version they were stored at
+    /// (see [`crate::idempotency`] for what each expectation allows).
     pub idempotency: Vec<Put<IdempotencyRecord>>,
 }
 
@@ -293,9 +281,11 @@ impl ChangeSet {
         self.idempotency.extend(other.idempotency);
     }
 
-    /// Check what every store checks before writing: one write per object, invoices to number
-    /// that have left `draft` and have no number, valid attempts and idempotency records,
-    /// unique event ids. A failure is [`StoreError::Invalid`]; nothing is written.
+    /// Check the change set on its own, without the stored rows: one write per object, invoices
+    /// to number that have left `draft` and have no number, valid attempts and idempotency
+    /// records, unique event ids. A failure is [`StoreError::Invalid`]; nothing is written.
+    /// The first step of [`check`](super::check); a store that writes before it checks
+    /// (`SqliteStore`) calls it before writing.
     pub fn validate(&self) -> Result<(), StoreError> {
         fn once<T: Versioned>(puts: &[&Put<T>]) -> Result<(), StoreError> {
             let mut seen = HashSet::new();
@@ -340,6 +330,69 @@ impl ChangeSet {
             return Err(InvalidField::new("events", "an event id appears twice").into());
         }
         Ok(())
+    }
+
+    /// What the commit rules need to know about the stored rows to judge this change set: the
+    /// ids and keys it writes or refers to. The store answers them with [`CommitFacts`](super::CommitFacts)
+    /// (inside its transaction) and [`check`](super::check) judges.
+    #[must_use]
+    pub fn lookups(&self) -> Lookups {
+        let mut lookups = Lookups::default();
+        for put in &self.customers {
+            lookups.customers.push(put.value.id());
+            if let Some(external_id) = put.value.external_id() {
+                lookups.external_ids.push(external_id.to_owned());
+            }
+        }
+        for plan in &self.plans {
+            lookups.plans.push(plan.id());
+            lookups.plan_codes.push(plan.code().to_owned());
+        }
+        for price in &self.prices {
+            lookups.prices.push(price.id());
+            lookups.plans.push(price.plan());
+        }
+        for put in &self.subscriptions {
+            lookups.subscriptions.push(put.value.id());
+            lookups.customers.push(put.value.customer());
+        }
+        for write in &self.invoices {
+            let invoice = &write.put.value;
+            lookups.invoices.push(invoice.id());
+            lookups.customers.push(invoice.customer());
+            lookups.recurring_periods.extend(recurring_period(invoice));
+            if let Some(series) = &write.number_from
+                && !lookups.number_series.iter().any(|p| p == series.prefix())
+            {
+                lookups.number_series.push(series.prefix().to_owned());
+            }
+        }
+        for put in &self.payment_attempts {
+            lookups.payment_attempts.push(put.value.id);
+            lookups.invoices.push(put.value.invoice);
+            lookups.attempt_keys.push(put.value.idempotency_key());
+        }
+        lookups
+            .events
+            .extend(self.events.iter().map(|event| event.id));
+        lookups
+            .idempotency_keys
+            .extend(self.idempotency.iter().map(|put| put.value.key.clone()));
+        lookups
+    }
+
+    /// The outbox sequence numbers of this change set's events, after the last one used
+    /// (`last`, 0 for an empty outbox): `last + 1, last + 2, ...`, in the order of
+    /// [`events`](ChangeSet::events). Gap-free as long as the store assigns them under its
+    /// write lock and a refused commit stores none.
+    pub fn event_seqs(&self, last: u64) -> Result<Vec<u64>, StoreError> {
+        (1_u64..)
+            .zip(&self.events)
+            .map(|(n, _)| {
+                last.checked_add(n)
+                    .ok_or_else(|| StoreError::backend("the outbox sequence is exhausted"))
+            })
+            .collect()
     }
 
     /// Number the invoices that ask for it, inside the store's commit: `stored` looks up the

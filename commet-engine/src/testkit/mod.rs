@@ -3,13 +3,14 @@
 //! A store crate runs the whole suite with one macro in its tests:
 //!
 //! ```text
-//! commet_core::store_conformance_tests!(|| async {
+//! commet_engine::store_conformance_tests!(|| async {
 //!     std::sync::Arc::new(commet_store_memory::MemoryStore::new()) as std::sync::Arc<dyn commet_engine::store::Store>
 //! });
 //! ```
 //!
-//! which stamps one `#[tokio::test]` per behaviour of [`conformance`] into the crate (the crate
-//! needs `tokio` with the `macros` and `rt-multi-thread` features as a dev-dependency).
+//! which stamps one `#[tokio::test]` per behaviour of [`conformance`] into the crate, one module
+//! per concern (the crate needs `tokio` with the `macros` and `rt-multi-thread` features as a
+//! dev-dependency).
 //! Fixtures build values through the real commands, so they are always consistent.
 // Test code: a panic is how a check fails, and checks read best indexed and in one piece.
 #![allow(
@@ -21,6 +22,6 @@
     clippy::too_many_lines
 )]
 
-// TEMPORARY while the store layer is rewritten on its branch: pub mod conformance;
+pub mod conformance;
 pub mod gateway;
 pub mod scenarios;

@@ -1,11 +1,13 @@
 //! `payment_attempts`: the outcome as a status column plus the fields each outcome has.
 
+use std::sync::LazyLock;
+
 use commet_core::money::Currency;
 use commet_core::payment::{AttemptStatus, PaymentAttempt};
 use commet_engine::store::EntityKind;
-use rusqlite::{Connection, Row, params_from_iter};
+use rusqlite::{Connection, Row};
 
-use super::{execute, scalar, statement};
+use super::Writes;
 use crate::codec::{self, Bound, Columns, borrowed, micros, opt_borrowed, opt_micros, owned};
 use crate::error::Result;
 
@@ -15,24 +17,6 @@ pub(crate) const COLUMNS: &str = "id, invoice, customer, subscription, purpose, 
                                   payment_id, failure_code, failure_message, created_at, \
                                   completed_at, version";
 
-/// The stored version of an attempt, if it exists.
-pub(crate) fn version(conn: &Connection, id: &str) -> Result<Option<i64>> {
-    scalar(
-        conn,
-        "SELECT version FROM payment_attempts WHERE id = ?1",
-        [id],
-    )
-}
-
-/// The attempt holding an idempotency key.
-pub(crate) fn owner_of_key(conn: &Connection, key: &str) -> Result<Option<String>> {
-    scalar(
-        conn,
-        "SELECT id FROM payment_attempts WHERE idempotency_key = ?1",
-        [key],
-    )
-}
-
 /// The status column and the outcome's fields.
 fn outcome(status: &AttemptStatus) -> (&'static str, Option<&str>, Option<&str>, Option<&str>) {
     match status {
@@ -41,6 +25,8 @@ fn outcome(status: &AttemptStatus) -> (&'static str, Option<&str>, Option<&str>,
         AttemptStatus::Failed { code, message } => ("failed", None, Some(code), Some(message)),
     }
 }
+
+static WRITES: LazyLock<Writes> = LazyLock::new(|| Writes::new("payment_attempts", COLUMNS));
 
 /// The values of [`COLUMNS`] for an attempt stored at `version`.
 fn values(attempt: &PaymentAttempt, version: i64) -> Result<Vec<Bound<'_>>> {
@@ -68,15 +54,7 @@ fn values(attempt: &PaymentAttempt, version: i64) -> Result<Vec<Bound<'_>>> {
 
 /// Insert a new attempt at `version`.
 pub(crate) fn insert(conn: &Connection, attempt: &PaymentAttempt, version: i64) -> Result<()> {
-    execute(
-        conn,
-        "INSERT INTO payment_attempts (id, invoice, customer, subscription, purpose, attempt, \
-         idempotency_key, currency, amount, payment_method, status, payment_id, failure_code, \
-         failure_message, created_at, completed_at, version) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-        params_from_iter(values(attempt, version)?),
-    )?;
-    Ok(())
+    WRITES.insert(conn, values(attempt, version)?)
 }
 
 /// Rewrite an attempt stored at `expected`; false if it is not at that version.
@@ -86,23 +64,12 @@ pub(crate) fn update(
     expected: i64,
     version: i64,
 ) -> Result<bool> {
-    let mut values = values(attempt, version)?;
-    values.push(owned(expected));
-    let changed = execute(
-        conn,
-        "UPDATE payment_attempts SET invoice = ?2, customer = ?3, subscription = ?4, \
-         purpose = ?5, attempt = ?6, idempotency_key = ?7, currency = ?8, amount = ?9, \
-         payment_method = ?10, status = ?11, payment_id = ?12, failure_code = ?13, \
-         failure_message = ?14, created_at = ?15, completed_at = ?16, version = ?17 \
-         WHERE id = ?1 AND version = ?18",
-        params_from_iter(values),
-    )?;
-    Ok(changed == 1)
+    WRITES.update(conn, values(attempt, version)?, expected)
 }
 
 /// Rebuild an attempt from a row of [`COLUMNS`], checking it as a commit would.
 pub(crate) fn decode(row: &Row<'_>) -> Result<PaymentAttempt> {
-    let columns = Columns::new(row, EntityKind::PaymentAttempt, 0);
+    let columns = Columns::new(row, EntityKind::PaymentAttempt);
     let currency: Currency = columns.parse(7)?;
     let status = match columns.text(10)? {
         "pending" => AttemptStatus::Pending,
@@ -143,19 +110,4 @@ pub(crate) fn decode(row: &Row<'_>) -> Result<PaymentAttempt> {
 fn required(columns: &Columns<'_, '_>, index: usize) -> Result<String> {
     let value: Option<String> = columns.get(index)?;
     value.ok_or_else(|| columns.corrupt("an outcome field is missing"))
-}
-
-/// Attempts read by a query selecting [`COLUMNS`].
-pub(crate) fn query(
-    conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> Result<Vec<PaymentAttempt>> {
-    let mut stmt = statement(conn, sql)?;
-    let mut rows = stmt.query(params)?;
-    let mut attempts = Vec::new();
-    while let Some(row) = rows.next()? {
-        attempts.push(decode(row)?);
-    }
-    Ok(attempts)
 }

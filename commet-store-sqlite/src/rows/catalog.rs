@@ -6,7 +6,7 @@ use commet_core::money::Currency;
 use commet_engine::store::EntityKind;
 use rusqlite::{Connection, Row, params};
 
-use super::{execute, scalar, statement};
+use super::execute;
 use crate::codec::{self, Columns};
 use crate::error::Result;
 
@@ -16,21 +16,6 @@ pub(crate) const PLAN_COLUMNS: &str = "id, code, name, description";
 /// The columns of a price, in the order [`decode_price`] expects.
 pub(crate) const PRICE_COLUMNS: &str =
     "id, plan, currency, unit_amount, interval_frequency, interval_count, trial_days, model";
-
-/// True if a plan has this id.
-pub(crate) fn plan_exists(conn: &Connection, id: &str) -> Result<bool> {
-    Ok(scalar::<i64>(conn, "SELECT 1 FROM plans WHERE id = ?1", [id])?.is_some())
-}
-
-/// True if a plan has this code.
-pub(crate) fn code_taken(conn: &Connection, code: &str) -> Result<bool> {
-    Ok(scalar::<i64>(conn, "SELECT 1 FROM plans WHERE code = ?1", [code])?.is_some())
-}
-
-/// True if a price has this id.
-pub(crate) fn price_exists(conn: &Connection, id: &str) -> Result<bool> {
-    Ok(scalar::<i64>(conn, "SELECT 1 FROM prices WHERE id = ?1", [id])?.is_some())
-}
 
 /// Insert a plan.
 pub(crate) fn insert_plan(conn: &Connection, plan: &Plan) -> Result<()> {
@@ -69,7 +54,7 @@ pub(crate) fn insert_price(conn: &Connection, price: &Price) -> Result<()> {
 
 /// Rebuild a plan from a row of [`PLAN_COLUMNS`].
 pub(crate) fn decode_plan(row: &Row<'_>) -> Result<Plan> {
-    let columns = Columns::new(row, EntityKind::Plan, 0);
+    let columns = Columns::new(row, EntityKind::Plan);
     Plan::new(
         columns.parse(0)?,
         NewPlan {
@@ -83,7 +68,7 @@ pub(crate) fn decode_plan(row: &Row<'_>) -> Result<Plan> {
 
 /// Rebuild a price from a row of [`PRICE_COLUMNS`].
 pub(crate) fn decode_price(row: &Row<'_>) -> Result<Price> {
-    let columns = Columns::new(row, EntityKind::Price, 0);
+    let columns = Columns::new(row, EntityKind::Price);
     let currency: Currency = columns.parse(2)?;
     let interval =
         Interval::new(columns.parse(4)?, columns.u32(5)?).map_err(|e| columns.corrupt(e))?;
@@ -98,34 +83,4 @@ pub(crate) fn decode_price(row: &Row<'_>) -> Result<Price> {
         },
     )
     .map_err(|e| columns.corrupt(e))
-}
-
-/// Plans read by a query selecting [`PLAN_COLUMNS`].
-pub(crate) fn query_plans(
-    conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> Result<Vec<Plan>> {
-    let mut stmt = statement(conn, sql)?;
-    let mut rows = stmt.query(params)?;
-    let mut plans = Vec::new();
-    while let Some(row) = rows.next()? {
-        plans.push(decode_plan(row)?);
-    }
-    Ok(plans)
-}
-
-/// Prices read by a query selecting [`PRICE_COLUMNS`].
-pub(crate) fn query_prices(
-    conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> Result<Vec<Price>> {
-    let mut stmt = statement(conn, sql)?;
-    let mut rows = stmt.query(params)?;
-    let mut prices = Vec::new();
-    while let Some(row) = rows.next()? {
-        prices.push(decode_price(row)?);
-    }
-    Ok(prices)
 }

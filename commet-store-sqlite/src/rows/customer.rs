@@ -1,13 +1,15 @@
 //! `customers`: one row per customer; credit and metadata as JSON objects.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use commet_core::customer::{Customer, CustomerDetails, CustomerRecord};
 use commet_core::money::Currency;
 use commet_engine::store::EntityKind;
-use rusqlite::{Connection, Row, params_from_iter};
+use rusqlite::{Connection, Row};
 
-use super::{execute, scalar, statement};
+use super::Writes;
+use super::execute;
 use crate::codec::{self, Bound, Columns, borrowed, micros, opt_borrowed, owned};
 use crate::error::Result;
 
@@ -15,27 +17,18 @@ use crate::error::Result;
 pub(crate) const COLUMNS: &str = "id, external_id, email, full_name, payment_method, credit, \
                                   metadata, created_at, updated_at, version";
 
-/// The stored version of a customer, if it exists.
-pub(crate) fn version(conn: &Connection, id: &str) -> Result<Option<i64>> {
-    scalar(conn, "SELECT version FROM customers WHERE id = ?1", [id])
-}
-
-/// The customer holding an external id.
-pub(crate) fn owner_of_external_id(conn: &Connection, external_id: &str) -> Result<Option<String>> {
-    scalar(
-        conn,
-        "SELECT id FROM customers WHERE external_id = ?1",
-        [external_id],
-    )
-}
-
-/// Take a customer's external id away (before it is handed to another customer in the same
-/// commit; the customer's own row is rewritten later in that commit).
-pub(crate) fn clear_external_id(conn: &Connection, id: &str) -> Result<()> {
+/// Let go of the external ids `claimed` (a JSON array) held by the customers `ids` (a JSON
+/// array): the customers a commit rewrites, before it writes them, so that an external id can
+/// move between them without the unique index ever seeing two holders mid-commit. Each is
+/// rewritten later in the same commit (with its own external id, if it keeps it); a holder the
+/// commit does not rewrite keeps its id, and the index refuses a claim on it.
+pub(crate) fn release_external_ids(conn: &Connection, ids: &str, claimed: &str) -> Result<()> {
     execute(
         conn,
-        "UPDATE customers SET external_id = NULL WHERE id = ?1",
-        [id],
+        "UPDATE customers SET external_id = NULL \
+         WHERE id IN (SELECT value FROM json_each(?1)) \
+         AND external_id IN (SELECT value FROM json_each(?2))",
+        [ids, claimed],
     )?;
     Ok(())
 }
@@ -48,6 +41,8 @@ fn credit_json(customer: &Customer) -> Result<String> {
         .collect();
     codec::json(&credit)
 }
+
+static WRITES: LazyLock<Writes> = LazyLock::new(|| Writes::new("customers", COLUMNS));
 
 /// The values of [`COLUMNS`] for a customer stored at `version`.
 fn values(customer: &Customer, version: i64) -> Result<Vec<Bound<'_>>> {
@@ -67,14 +62,7 @@ fn values(customer: &Customer, version: i64) -> Result<Vec<Bound<'_>>> {
 
 /// Insert a new customer at `version`.
 pub(crate) fn insert(conn: &Connection, customer: &Customer, version: i64) -> Result<()> {
-    execute(
-        conn,
-        "INSERT INTO customers (id, external_id, email, full_name, payment_method, credit, \
-         metadata, created_at, updated_at, version) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params_from_iter(values(customer, version)?),
-    )?;
-    Ok(())
+    WRITES.insert(conn, values(customer, version)?)
 }
 
 /// Rewrite a customer stored at `expected`; false if it is not at that version.
@@ -84,21 +72,12 @@ pub(crate) fn update(
     expected: i64,
     version: i64,
 ) -> Result<bool> {
-    let mut values = values(customer, version)?;
-    values.push(owned(expected));
-    let changed = execute(
-        conn,
-        "UPDATE customers SET external_id = ?2, email = ?3, full_name = ?4, \
-         payment_method = ?5, credit = ?6, metadata = ?7, created_at = ?8, updated_at = ?9, \
-         version = ?10 WHERE id = ?1 AND version = ?11",
-        params_from_iter(values),
-    )?;
-    Ok(changed == 1)
+    WRITES.update(conn, values(customer, version)?, expected)
 }
 
 /// Rebuild a customer from a row of [`COLUMNS`].
 pub(crate) fn decode(row: &Row<'_>) -> Result<Customer> {
-    let columns = Columns::new(row, EntityKind::Customer, 0);
+    let columns = Columns::new(row, EntityKind::Customer);
     let credit_text: BTreeMap<String, String> = columns.json(5)?;
     let mut credit = BTreeMap::new();
     for (code, amount) in credit_text {
@@ -124,19 +103,4 @@ pub(crate) fn decode(row: &Row<'_>) -> Result<Customer> {
         version: columns.u64(9)?,
     };
     Customer::from_record(record).map_err(|e| columns.corrupt(e))
-}
-
-/// Customers read by a query selecting [`COLUMNS`].
-pub(crate) fn query(
-    conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> Result<Vec<Customer>> {
-    let mut stmt = statement(conn, sql)?;
-    let mut rows = stmt.query(params)?;
-    let mut customers = Vec::new();
-    while let Some(row) = rows.next()? {
-        customers.push(decode(row)?);
-    }
-    Ok(customers)
 }

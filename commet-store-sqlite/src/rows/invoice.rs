@@ -2,15 +2,16 @@
 //! (one `currency` column), periods as two instants, lines in their own table keyed by
 //! (invoice, position).
 
+use std::sync::LazyLock;
+
 use commet_core::InvalidField;
 use commet_core::calendar::Period;
-use commet_core::ids::SubscriptionId;
 use commet_core::invoice::{Invoice, InvoiceNumber, InvoiceRecord, LineItem, LineRecord};
 use commet_core::money::Currency;
 use commet_engine::store::EntityKind;
-use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
 
-use super::{execute, scalar, statement};
+use super::{Writes, execute, query, statement};
 use crate::codec::{self, Bound, Columns, borrowed, micros, opt_borrowed, opt_micros, owned};
 use crate::error::Result;
 
@@ -21,24 +22,7 @@ pub(crate) const COLUMNS: &str = "id, number, customer, subscription, currency, 
                                   issued_at, due_at, paid_at, voided_at, \
                                   marked_uncollectible_at, memo, metadata, version";
 
-/// True if an invoice has this id.
-pub(crate) fn exists(conn: &Connection, id: &str) -> Result<bool> {
-    Ok(scalar::<i64>(conn, "SELECT 1 FROM invoices WHERE id = ?1", [id])?.is_some())
-}
-
-/// The recurring invoice holding (subscription, period start).
-pub(crate) fn recurring_owner(
-    conn: &Connection,
-    subscription: SubscriptionId,
-    period_start: i64,
-) -> Result<Option<String>> {
-    scalar(
-        conn,
-        "SELECT id FROM invoices \
-         WHERE kind = 'recurring' AND subscription = ?1 AND period_start = ?2",
-        params![subscription.to_string(), period_start],
-    )
-}
+static WRITES: LazyLock<Writes> = LazyLock::new(|| Writes::new("invoices", COLUMNS));
 
 /// The values of [`COLUMNS`] for an invoice stored at `version`.
 fn values(invoice: &Invoice, version: i64) -> Result<Vec<Bound<'_>>> {
@@ -75,16 +59,7 @@ fn values(invoice: &Invoice, version: i64) -> Result<Vec<Bound<'_>>> {
 
 /// Insert a new invoice and its lines at `version`.
 pub(crate) fn insert(conn: &Connection, invoice: &Invoice, version: i64) -> Result<()> {
-    execute(
-        conn,
-        "INSERT INTO invoices (id, number, customer, subscription, currency, status, kind, \
-         period_start, period_end, subtotal, discount, tax, total, credit_applied, amount_due, \
-         amount_paid, created_at, issued_at, due_at, paid_at, voided_at, \
-         marked_uncollectible_at, memo, metadata, version) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-         ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
-        params_from_iter(values(invoice, version)?),
-    )?;
+    WRITES.insert(conn, values(invoice, version)?)?;
     insert_lines(conn, invoice)
 }
 
@@ -118,19 +93,7 @@ pub(crate) fn update(
     if !draft && !lines_unchanged(conn, invoice)? {
         return Err(lines_changed());
     }
-    let mut values = values(invoice, version)?;
-    values.push(owned(expected));
-    let changed = execute(
-        conn,
-        "UPDATE invoices SET number = ?2, customer = ?3, subscription = ?4, currency = ?5, \
-         status = ?6, kind = ?7, period_start = ?8, period_end = ?9, subtotal = ?10, \
-         discount = ?11, tax = ?12, total = ?13, credit_applied = ?14, amount_due = ?15, \
-         amount_paid = ?16, created_at = ?17, issued_at = ?18, due_at = ?19, paid_at = ?20, \
-         voided_at = ?21, marked_uncollectible_at = ?22, memo = ?23, metadata = ?24, \
-         version = ?25 WHERE id = ?1 AND version = ?26",
-        params_from_iter(values),
-    )?;
-    if changed != 1 {
+    if !WRITES.update(conn, values(invoice, version)?, expected)? {
         return Ok(false);
     }
     if draft {
@@ -146,7 +109,7 @@ pub(crate) fn lines_changed() -> crate::error::Error {
 }
 
 /// True if the stored lines of `invoice` are its lines, compared as values (a quantity of `1.0`
-/// is the quantity `1`), as `MemoryStore` compares them.
+/// is the quantity `1`), as the engine's rules compare them.
 pub(crate) fn lines_unchanged(conn: &Connection, invoice: &Invoice) -> Result<bool> {
     let stored = lines(conn, &invoice.id().to_string(), invoice.currency())?;
     Ok(stored.iter().eq(invoice
@@ -204,14 +167,9 @@ fn period(columns: &Columns<'_, '_>, start: usize, end: usize) -> Result<Option<
     }
 }
 
-/// The stored form of an invoice before its lines are read.
-pub(crate) struct Header {
-    record: InvoiceRecord,
-}
-
 /// Read an invoice row of [`COLUMNS`]; its lines are read by [`complete`].
-pub(crate) fn decode(row: &Row<'_>) -> Result<Header> {
-    let columns = Columns::new(row, EntityKind::Invoice, 0);
+fn decode(row: &Row<'_>) -> Result<InvoiceRecord> {
+    let columns = Columns::new(row, EntityKind::Invoice);
     let currency: Currency = columns.parse(4)?;
     let record = InvoiceRecord {
         id: columns.parse(0)?,
@@ -240,12 +198,11 @@ pub(crate) fn decode(row: &Row<'_>) -> Result<Header> {
         metadata: columns.json(23)?,
         version: columns.u64(24)?,
     };
-    Ok(Header { record })
+    Ok(record)
 }
 
 /// Read the lines of an invoice and rebuild it through [`Invoice::from_record`].
-pub(crate) fn complete(conn: &Connection, header: Header) -> Result<Invoice> {
-    let mut record = header.record;
+fn complete(conn: &Connection, mut record: InvoiceRecord) -> Result<Invoice> {
     let id = record.id.to_string();
     record.lines = lines(conn, &id, record.currency)?;
     Invoice::from_record(record)
@@ -253,50 +210,39 @@ pub(crate) fn complete(conn: &Connection, header: Header) -> Result<Invoice> {
 }
 
 /// The stored lines of invoice `id`, in order.
-fn lines(conn: &Connection, id: &str, currency: Currency) -> Result<Vec<LineRecord>> {
-    let mut stmt = statement(
+pub(crate) fn lines(conn: &Connection, id: &str, currency: Currency) -> Result<Vec<LineRecord>> {
+    query(
         conn,
         "SELECT invoice, kind, description, quantity, unit_amount, amount, period_start, \
          period_end, price FROM invoice_lines WHERE invoice = CAST(?1 AS TEXT) \
          ORDER BY position",
-    )?;
-    let mut rows = stmt.query([id])?;
-    let mut lines = Vec::new();
-    while let Some(row) = rows.next()? {
-        let columns = Columns::new(row, EntityKind::Invoice, 0);
-        let quantity = columns.text(3)?;
-        lines.push(LineRecord {
-            kind: columns.name(1)?,
-            description: columns.get(2)?,
-            quantity: quantity
-                .parse()
-                .map_err(|e| columns.corrupt(format_args!("a line's quantity: {e}")))?,
-            unit_amount: columns.unit_amount(4, currency)?,
-            amount: columns.money(5, currency)?,
-            period: period(&columns, 6, 7)?,
-            price: columns.parse_opt(8)?,
-        });
-    }
-    Ok(lines)
+        [id],
+        |row| {
+            let columns = Columns::new(row, EntityKind::Invoice);
+            let quantity = columns.text(3)?;
+            Ok(LineRecord {
+                kind: columns.name(1)?,
+                description: columns.get(2)?,
+                quantity: quantity
+                    .parse()
+                    .map_err(|e| columns.corrupt(format_args!("a line's quantity: {e}")))?,
+                unit_amount: columns.unit_amount(4, currency)?,
+                amount: columns.money(5, currency)?,
+                period: period(&columns, 6, 7)?,
+                price: columns.parse_opt(8)?,
+            })
+        },
+    )
 }
 
 /// Invoices (with their lines) read by a query selecting [`COLUMNS`].
-pub(crate) fn query(
+pub(crate) fn read(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
 ) -> Result<Vec<Invoice>> {
-    let headers = {
-        let mut stmt = statement(conn, sql)?;
-        let mut rows = stmt.query(params)?;
-        let mut headers = Vec::new();
-        while let Some(row) = rows.next()? {
-            headers.push(decode(row)?);
-        }
-        headers
-    };
-    headers
+    query(conn, sql, params, decode)?
         .into_iter()
-        .map(|header| complete(conn, header))
+        .map(|record| complete(conn, record))
         .collect()
 }

@@ -13,9 +13,61 @@ pub(crate) mod invoice;
 pub(crate) mod series;
 pub(crate) mod subscription;
 
-use rusqlite::{CachedStatement, Connection, OptionalExtension, Params};
+use rusqlite::{CachedStatement, Connection, OptionalExtension, Params, Row, params_from_iter};
 
+use crate::codec::{Bound, owned};
 use crate::error::Result;
+
+/// The two statements that write the rows of a versioned table, made from its column list
+/// (`id` first, `version` last, the order of each module's `COLUMNS` and `values`): an `INSERT`
+/// of every column, and an `UPDATE` of every column but `id`, at an expected version.
+pub(crate) struct Writes {
+    insert: String,
+    update: String,
+}
+
+impl Writes {
+    /// The statements of `table`, whose `columns` are listed as in a `SELECT`.
+    pub(crate) fn new(table: &str, columns: &str) -> Writes {
+        let names: Vec<&str> = columns.split(',').map(str::trim).collect();
+        let placeholders: Vec<String> = (1..=names.len()).map(|n| format!("?{n}")).collect();
+        let sets: Vec<String> = (1..)
+            .zip(&names)
+            .skip(1)
+            .map(|(n, name)| format!("{name} = ?{n}"))
+            .collect();
+        Writes {
+            insert: format!(
+                "INSERT INTO {table} ({}) VALUES ({})",
+                names.join(", "),
+                placeholders.join(", ")
+            ),
+            update: format!(
+                "UPDATE {table} SET {} WHERE id = ?1 AND version = ?{}",
+                sets.join(", "),
+                names.len() + 1
+            ),
+        }
+    }
+
+    /// Insert a row of `values`, in column order.
+    pub(crate) fn insert(&self, conn: &Connection, values: Vec<Bound<'_>>) -> Result<()> {
+        execute(conn, &self.insert, params_from_iter(values))?;
+        Ok(())
+    }
+
+    /// Rewrite the row whose id is the first of `values`, if it is at version `expected`;
+    /// false if it is not (or does not exist).
+    pub(crate) fn update(
+        &self,
+        conn: &Connection,
+        mut values: Vec<Bound<'_>>,
+        expected: i64,
+    ) -> Result<bool> {
+        values.push(owned(expected));
+        Ok(execute(conn, &self.update, params_from_iter(values))? == 1)
+    }
+}
 
 /// `sql`, prepared once per connection and then taken from its statement cache.
 ///
@@ -32,6 +84,22 @@ pub(crate) fn statement<'conn>(
     #[cfg(test)]
     tests::prepared(sql);
     Ok(conn.prepare_cached(sql)?)
+}
+
+/// Every row `sql` selects, each rebuilt by `decode`.
+pub(crate) fn query<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    mut decode: impl FnMut(&Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = statement(conn, sql)?;
+    let mut rows = stmt.query(params)?;
+    let mut found = Vec::new();
+    while let Some(row) = rows.next()? {
+        found.push(decode(row)?);
+    }
+    Ok(found)
 }
 
 /// The first column of the first row, if there is a row.
@@ -152,9 +220,8 @@ pub(crate) mod tests {
                 }
                 store.customers_by_email(customer.email()).await.unwrap();
             }
-            for plan in store.plans().await.unwrap() {
-                store.prices(Some(plan.id())).await.unwrap();
-            }
+            store.plans().await.unwrap();
+            store.prices().await.unwrap();
             assert_eq!(reprepared(&store), Vec::new(), "scenario {run}");
         }
     }

@@ -18,7 +18,7 @@ pub(crate) fn load(conn: &Connection, prefix: &str) -> Result<Option<NumberSerie
     let Some(row) = rows.next()? else {
         return Ok(None);
     };
-    let columns = Columns::new(row, EntityKind::NumberSeries, 0);
+    let columns = Columns::new(row, EntityKind::NumberSeries);
     let series = NumberSeries::resume(columns.text(0)?, columns.u32(1)?, columns.u64(2)?)
         .map_err(|e| columns.corrupt(e))?;
     Ok(Some(series))

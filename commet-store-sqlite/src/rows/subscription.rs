@@ -1,28 +1,23 @@
 //! `subscriptions`: the queried fields as columns (customer, status, the due-work deadline);
-//! the items and the status-specific state as JSON text.
+//! the items, the status-specific state and the charge in flight as JSON text.
+
+use std::sync::LazyLock;
 
 use commet_core::calendar::Interval;
 use commet_core::subscription::{Subscription, SubscriptionRecord, SubscriptionStatus};
 use commet_engine::store::EntityKind;
-use rusqlite::{Connection, Row, params_from_iter};
+use rusqlite::{Connection, Row};
 
-use super::{execute, scalar, statement};
+use super::Writes;
 use crate::codec::{self, Bound, Columns, borrowed, micros, opt_micros, owned};
 use crate::error::Result;
 
 /// The columns every read selects, in the order [`decode`] expects.
 pub(crate) const COLUMNS: &str = "id, customer, status, currency, interval_frequency, \
                                   interval_count, items, state, next_due_at, metadata, \
-                                  created_at, updated_at, version";
+                                  created_at, updated_at, charging, version";
 
-/// The stored version of a subscription, if it exists.
-pub(crate) fn version(conn: &Connection, id: &str) -> Result<Option<i64>> {
-    scalar(
-        conn,
-        "SELECT version FROM subscriptions WHERE id = ?1",
-        [id],
-    )
-}
+static WRITES: LazyLock<Writes> = LazyLock::new(|| Writes::new("subscriptions", COLUMNS));
 
 /// The values of [`COLUMNS`] for a subscription stored at `version`.
 fn values(subscription: &Subscription, version: i64) -> Result<Vec<Bound<'_>>> {
@@ -39,20 +34,14 @@ fn values(subscription: &Subscription, version: i64) -> Result<Vec<Bound<'_>>> {
         owned(codec::json(subscription.metadata())?),
         owned(micros(subscription.created_at())),
         owned(micros(subscription.updated_at())),
+        owned(subscription.charging().map(codec::json).transpose()?),
         owned(version),
     ])
 }
 
 /// Insert a new subscription at `version`.
 pub(crate) fn insert(conn: &Connection, subscription: &Subscription, version: i64) -> Result<()> {
-    execute(
-        conn,
-        "INSERT INTO subscriptions (id, customer, status, currency, interval_frequency, \
-         interval_count, items, state, next_due_at, metadata, created_at, updated_at, version) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        params_from_iter(values(subscription, version)?),
-    )?;
-    Ok(())
+    WRITES.insert(conn, values(subscription, version)?)
 }
 
 /// Rewrite a subscription stored at `expected`; false if it is not at that version.
@@ -62,23 +51,13 @@ pub(crate) fn update(
     expected: i64,
     version: i64,
 ) -> Result<bool> {
-    let mut values = values(subscription, version)?;
-    values.push(owned(expected));
-    let changed = execute(
-        conn,
-        "UPDATE subscriptions SET customer = ?2, status = ?3, currency = ?4, \
-         interval_frequency = ?5, interval_count = ?6, items = ?7, state = ?8, \
-         next_due_at = ?9, metadata = ?10, created_at = ?11, updated_at = ?12, version = ?13 \
-         WHERE id = ?1 AND version = ?14",
-        params_from_iter(values),
-    )?;
-    Ok(changed == 1)
+    WRITES.update(conn, values(subscription, version)?, expected)
 }
 
 /// Rebuild a subscription from a row of [`COLUMNS`], checking that the status and due-work
 /// columns agree with the state they are derived from.
 pub(crate) fn decode(row: &Row<'_>) -> Result<Subscription> {
-    let columns = Columns::new(row, EntityKind::Subscription, 0);
+    let columns = Columns::new(row, EntityKind::Subscription);
     let interval =
         Interval::new(columns.parse(4)?, columns.u32(5)?).map_err(|e| columns.corrupt(e))?;
     let record = SubscriptionRecord {
@@ -91,7 +70,8 @@ pub(crate) fn decode(row: &Row<'_>) -> Result<Subscription> {
         created_at: columns.time(10)?,
         updated_at: columns.time(11)?,
         metadata: columns.json(9)?,
-        version: columns.u64(12)?,
+        charging: columns.opt_json(12)?,
+        version: columns.u64(13)?,
     };
     let subscription = Subscription::from_record(record).map_err(|e| columns.corrupt(e))?;
     let status: SubscriptionStatus = columns.parse(2)?;
@@ -105,19 +85,4 @@ pub(crate) fn decode(row: &Row<'_>) -> Result<Subscription> {
         return Err(columns.corrupt("column next_due_at does not match the state"));
     }
     Ok(subscription)
-}
-
-/// Subscriptions read by a query selecting [`COLUMNS`].
-pub(crate) fn query(
-    conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> Result<Vec<Subscription>> {
-    let mut stmt = statement(conn, sql)?;
-    let mut rows = stmt.query(params)?;
-    let mut subscriptions = Vec::new();
-    while let Some(row) = rows.next()? {
-        subscriptions.push(decode(row)?);
-    }
-    Ok(subscriptions)
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use commet_core::catalog::{Plan, Price};
 use commet_core::customer::Customer;
-use commet_core::ids::{CustomerId, InvoiceId, PlanId, PriceId, SubscriptionId};
+use commet_core::ids::{CustomerId, InvoiceId, SubscriptionId};
 use commet_core::invoice::{Invoice, NumberSeries};
 use commet_core::payment::PaymentAttempt;
 use commet_core::subscription::Subscription;
@@ -56,6 +56,11 @@ impl TempFileStore {
         self.dir.path().join("commet.db")
     }
 
+    /// The invoice number series under `prefix` (read through the first connection).
+    pub(crate) async fn number_series(&self, prefix: &str) -> Result<Option<NumberSeries>> {
+        self.stores[0].number_series(prefix).await
+    }
+
     /// The store whose turn it is.
     fn store(&self) -> &SqliteStore {
         let turn = self.turn.fetch_add(1, Ordering::Relaxed);
@@ -65,9 +70,6 @@ impl TempFileStore {
 
 #[async_trait::async_trait]
 impl Store for TempFileStore {
-    async fn customer(&self, id: CustomerId) -> Result<Option<Customer>> {
-        self.store().customer(id).await
-    }
     async fn customers_by_id(&self, ids: &[CustomerId]) -> Result<Vec<Customer>> {
         self.store().customers_by_id(ids).await
     }
@@ -80,17 +82,11 @@ impl Store for TempFileStore {
     async fn customers(&self, page: PageRequest) -> Result<Page<Customer>> {
         self.store().customers(page).await
     }
-    async fn plan(&self, id: PlanId) -> Result<Option<Plan>> {
-        self.store().plan(id).await
-    }
     async fn plans(&self) -> Result<Vec<Plan>> {
         self.store().plans().await
     }
-    async fn price(&self, id: PriceId) -> Result<Option<Price>> {
-        self.store().price(id).await
-    }
-    async fn prices(&self, plan: Option<PlanId>) -> Result<Vec<Price>> {
-        self.store().prices(plan).await
+    async fn prices(&self) -> Result<Vec<Price>> {
+        self.store().prices().await
     }
     async fn subscription(&self, id: SubscriptionId) -> Result<Option<Subscription>> {
         self.store().subscription(id).await
@@ -104,9 +100,6 @@ impl Store for TempFileStore {
     }
     async fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Subscription>> {
         self.store().due(now, limit).await
-    }
-    async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
-        self.store().next_due_at().await
     }
     async fn invoice(&self, id: InvoiceId) -> Result<Option<Invoice>> {
         self.store().invoice(id).await
@@ -123,12 +116,6 @@ impl Store for TempFileStore {
             .recurring_invoice(subscription, period_start)
             .await
     }
-    async fn number_series(&self, prefix: &str) -> Result<Option<NumberSeries>> {
-        self.store().number_series(prefix).await
-    }
-    async fn payment_attempt(&self, idempotency_key: &str) -> Result<Option<PaymentAttempt>> {
-        self.store().payment_attempt(idempotency_key).await
-    }
     async fn payment_attempts(&self, invoice: InvoiceId) -> Result<Vec<PaymentAttempt>> {
         self.store().payment_attempts(invoice).await
     }
@@ -144,12 +131,8 @@ impl Store for TempFileStore {
     async fn events_after(&self, seq: u64, limit: usize) -> Result<Vec<StoredEvent>> {
         self.store().events_after(seq, limit).await
     }
-    async fn idempotency_record(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<IdempotencyRecord>> {
-        self.store().idempotency_record(key, now).await
+    async fn idempotency_record(&self, key: &str) -> Result<Option<IdempotencyRecord>> {
+        self.store().idempotency_record(key).await
     }
     async fn commit(&self, changes: ChangeSet) -> Result<CommitReceipt> {
         self.store().commit(changes).await

@@ -114,7 +114,7 @@ fn engine_crash_worker() {
         // An instant saved but not finished (killed during it) is run again.
         for target in schedule().filter(|at| *at >= start) {
             gateway.save_clock(target);
-            let report = billing.advance_to(&clock, target).await.unwrap();
+            let report = billing.advance_to(target).await.unwrap();
             if report.did_work() {
                 println!(
                     "reached {target}: {} renewals, {} retries, {} recovered",

@@ -25,7 +25,7 @@ use std::sync::{Mutex, PoisonError};
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use commet_core::calendar::Interval;
-use commet_core::catalog::{NewPlan, NewPrice, Plan, Price, PricingModel};
+use commet_core::catalog::{Catalog, NewPlan, NewPrice, Plan, Price, PricingModel};
 use commet_core::customer::{Customer, CustomerDetails};
 use commet_core::dunning::classify;
 use commet_core::event::{DEFAULT_API_VERSION, Envelope, Mode};
@@ -36,7 +36,8 @@ use commet_core::subscription::{
     AdminUpdate, CheckoutOffer, Command, Context, NewSubscription, PricedItems, Subscription,
     SubscriptionStatus,
 };
-use commet_core::token::SignedUrl;
+use commet_core::token::{SignedUrl, SigningKey};
+use commet_engine::BillingConfig;
 use commet_engine::gateway::{ChargeRequest, GatewayError, PaymentGateway, PaymentOutcome};
 use commet_engine::store::{ChangeSet, InvoiceQuery, PageRequest, Put, Store, SubscriptionQuery};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
@@ -423,11 +424,18 @@ impl Population {
         )
         .unwrap();
         customer.set_payment_method(payment_method, anchor).unwrap();
-        let plans = [self.plan.clone()];
+        let catalog = Catalog::new(
+            [self.plan.clone()],
+            self.items().into_iter().map(|(price, _)| price),
+        );
+        let policy =
+            BillingConfig::new(ORGANIZATION, SigningKey::from_bytes(&[7; 32]).unwrap()).policy();
         let context = Context {
             now: anchor,
-            plans: &plans,
+            catalog: &catalog,
+            policy: &policy,
             provider: Some("sqlite-test"),
+            ids: &self.ids,
         };
         let id: SubscriptionId = self.ids.next(anchor);
         let created = Subscription::create(

@@ -11,6 +11,7 @@
     clippy::indexing_slicing
 )]
 
+#[path = "../../commet-store-sqlite/tests/common/mod.rs"]
 mod common;
 
 use std::collections::BTreeMap;
