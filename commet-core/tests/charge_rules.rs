@@ -2,6 +2,15 @@
 //! result does (DESIGN.md sections 5 and 8). Each test plays the engine's part by hand: it
 //! builds the charge, numbers a new invoice as the intent commit would, and settles it.
 
+// Test code: a panic is how a check fails.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::too_many_lines
+)]
+
 use chrono::{DateTime, TimeDelta, Utc};
 use commet_core::customer::Customer;
 use commet_core::dunning::{DunningPolicy, DunningStep, Exhaustion, SubscriptionOnExhaustion};
@@ -75,7 +84,11 @@ fn settle(
 }
 
 fn kinds(settled: &SettledCharge) -> Vec<EventKind> {
-    settled.events.iter().map(|event| event.kind()).collect()
+    settled
+        .events
+        .iter()
+        .map(commet_core::event::Event::kind)
+        .collect()
 }
 
 /// The renewal charge of an active subscription at its period end.
@@ -247,7 +260,10 @@ fn dunning_to_the_end(c: &Fixtures, method: &str) -> Vec<SettledCharge> {
                     .subscription
                     .retry(&last.invoice, &attempts, &customer, &context)
                     .unwrap();
-                assert_eq!(charge.attempt.attempt, attempts.len() as u32 + 1);
+                assert_eq!(
+                    charge.attempt.attempt,
+                    u32::try_from(attempts.len()).unwrap() + 1
+                );
                 assert!(!charge.new_invoice);
                 let next = settle(c, &charge, &customer, &declined(method), due_at).unwrap();
                 attempts.push(next.attempt.clone());

@@ -179,7 +179,19 @@ impl Billing {
         Ok(access_for(&subscriptions, self.now(), self.config.access))
     }
 
-    /// Run every piece of work due now: see [`crate::due`].
+    /// Run every piece of work due now, from every source of deadlines, in batches of
+    /// [`batch_size`](BillingConfig::batch_size):
+    ///
+    /// | source | deadline | work |
+    /// |---|---|---|
+    /// | abandoned charges | a pending attempt's `created_at` + [`recovery_grace`](BillingConfig::recovery_grace) | charge again with the same key, settle |
+    /// | subscriptions | [`Subscription::due_work`](commet_core::subscription::Subscription::due_work) (the stores' due index) | what [`Subscription::due_step`](commet_core::subscription::Subscription::due_step) says: a decision, or a charge |
+    ///
+    /// A batch of subscriptions takes two commits (their decisions and charge intents, then
+    /// the charges' outcomes) whatever its size. A subscription whose due work the domain
+    /// refuses is left as it is and reported in [`RunReport::failures`]. Call it from one
+    /// worker loop every minute or so; several workers (processes, machines) may run it on one
+    /// store at once.
     pub async fn run_due(&self) -> Result<RunReport> {
         crate::due::run_due(self).await
     }

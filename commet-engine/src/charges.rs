@@ -46,11 +46,13 @@ pub(crate) struct Recorded {
 }
 
 impl Recorded {
-    /// The charge of `attempt` as the commit of `writes` (with `receipt`) stored it.
+    /// The charge of `attempt` as the commit of `writes` (with `receipt`) stored it; `payer` is
+    /// the customer as read, for a commit that did not write them.
     pub(crate) fn stored(
         writes: &Writes,
         receipt: &CommitReceipt,
         attempt: &PaymentAttempt,
+        payer: &Customer,
     ) -> Result<Recorded> {
         let stored = writes.stored(receipt);
         let missing = |what: &str| BillingError::Internal {
@@ -77,10 +79,8 @@ impl Recorded {
                 .clone(),
             customer: match stored.customer(attempt.customer) {
                 Some(customer) => customer.clone(),
-                None => writes
-                    .customer(attempt.customer)
-                    .cloned()
-                    .ok_or_else(|| missing("customer"))?,
+                None if payer.id() == attempt.customer => payer.clone(),
+                None => return Err(missing("customer")),
             },
             subscription,
         })
@@ -139,8 +139,9 @@ impl Billing {
         finish: Option<&Finish<'_, T>>,
     ) -> Result<Settled> {
         let key = recorded.attempt.idempotency_key();
+        let mut read_again = false;
         for run in 0..MAX_RUNS {
-            if run > 0 {
+            if std::mem::take(&mut read_again) {
                 match self.read_charge(&key).await? {
                     Ok(fresh) => recorded = fresh,
                     Err(done) => return Ok(done),
@@ -149,13 +150,31 @@ impl Billing {
             let now = self.now();
             let catalog = self.catalog_view(run > 0).await?;
             let context = self.context(&catalog, now);
-            let settled = recorded.subscription.settle(
+            let settled = match recorded.subscription.settle(
                 &recorded.attempt,
                 &recorded.invoice,
                 &recorded.customer,
                 result,
                 &context,
-            )?;
+            ) {
+                Ok(settled) => settled,
+                // The reads were made one by one: a settlement committed between them leaves
+                // a pending attempt next to a subscription it already moved. Read again: a
+                // charge settled meanwhile is answered as it was settled; the same state
+                // refused again is the domain's answer.
+                Err(refused) => match self.read_charge(&key).await? {
+                    Err(done) => return Ok(done),
+                    Ok(fresh)
+                        if fresh.subscription != recorded.subscription
+                            || fresh.invoice != recorded.invoice
+                            || fresh.customer != recorded.customer =>
+                    {
+                        recorded = fresh;
+                        continue;
+                    }
+                    Ok(_) => return Err(refused.into()),
+                },
+            };
             let answer = Settled {
                 subscription: settled.subscription.clone(),
                 invoice: settled.invoice.clone(),
@@ -196,7 +215,7 @@ impl Billing {
                         result: result.clone(),
                     });
                 }
-                Err(error) if error.is_conflict() => {}
+                Err(error) if error.is_conflict() => read_again = true,
                 Err(error) => return Err(error.into()),
             }
         }

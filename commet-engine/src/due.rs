@@ -30,7 +30,7 @@ use crate::billing::Billing;
 use crate::charges::Recorded;
 use crate::error::{BillingError, Result};
 use crate::request::MAX_RUNS;
-use crate::store::StoreExt;
+use crate::store::{EntityKind, StoreExt};
 use crate::writes::Writes;
 
 /// What a run did.
@@ -319,14 +319,7 @@ async fn decide_batch(
         };
         let catalog = billing.catalog_view(refresh).await?;
         let context = billing.context(&catalog, now);
-        let customer_ids: Vec<CustomerId> = current.iter().map(Subscription::customer).collect();
-        let customers: HashMap<CustomerId, Customer> = billing
-            .store
-            .customers_by_id(&customer_ids)
-            .await?
-            .into_iter()
-            .map(|customer| (customer.id(), customer))
-            .collect();
+        let customers = batch_customers(billing, &current).await?;
         let mut writes = Writes::default();
         let mut report = RunReport::default();
         let mut attempts = Vec::new();
@@ -384,7 +377,12 @@ async fn decide_batch(
                 report.commits += 1;
                 let charges = attempts
                     .iter()
-                    .map(|attempt| Recorded::stored(&writes, &receipt, attempt))
+                    .map(|attempt| {
+                        let payer = customers.get(&attempt.customer).ok_or_else(|| {
+                            BillingError::not_found(EntityKind::Customer, attempt.customer)
+                        })?;
+                        Recorded::stored(&writes, &receipt, attempt, payer)
+                    })
                     .collect::<Result<_>>()?;
                 return Ok(DecidedBatch { charges, report });
             }
@@ -395,6 +393,21 @@ async fn decide_batch(
     Err(BillingError::Contention {
         what: "due work".into(),
     })
+}
+
+/// The customers of a batch, read in one call.
+async fn batch_customers(
+    billing: &Billing,
+    subscriptions: &[Subscription],
+) -> Result<HashMap<CustomerId, Customer>> {
+    let ids: Vec<CustomerId> = subscriptions.iter().map(Subscription::customer).collect();
+    Ok(billing
+        .store
+        .customers_by_id(&ids)
+        .await?
+        .into_iter()
+        .map(|customer| (customer.id(), customer))
+        .collect())
 }
 
 /// Bring one due subscription forward to `now`, into `writes`: every step the domain decides

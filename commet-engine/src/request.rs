@@ -25,6 +25,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use commet_core::InvalidField;
 use commet_core::catalog::Catalog;
+use commet_core::customer::Customer;
 use commet_core::invoice::Invoice;
 use commet_core::payment::{AttemptStatus, ChargeResult};
 use commet_core::subscription::Subscription;
@@ -43,6 +44,7 @@ use crate::writes::Writes;
 pub(crate) const MAX_RUNS: usize = 16;
 
 /// What a call prepared from its reads.
+#[allow(clippy::large_enum_variant)] // built and moved once per call
 pub(crate) enum Prepared<T> {
     /// One commit, and the answer it gives.
     Commit {
@@ -57,15 +59,18 @@ pub(crate) enum Prepared<T> {
         writes: Writes,
         /// The attempt recorded.
         attempt: commet_core::payment::PaymentAttempt,
+        /// The customer who pays, as read.
+        payer: Customer,
     },
 }
 
 /// What follows a call's commit.
+#[allow(clippy::large_enum_variant)] // built and moved once per call
 enum Then<T> {
     /// Nothing: this is the answer.
     Answer(T),
-    /// The charge the commit recorded.
-    Charge(commet_core::payment::PaymentAttempt),
+    /// The charge the commit recorded, and the customer who pays as read.
+    Charge(commet_core::payment::PaymentAttempt, Customer),
 }
 
 /// A settled charge as stored: what a charging call answers from.
@@ -180,14 +185,18 @@ impl Billing {
             };
             let (mut writes, then) = match prepared {
                 Prepared::Commit { writes, answer } => (writes, Then::Answer(answer)),
-                Prepared::Charge { writes, attempt } => (writes, Then::Charge(attempt)),
+                Prepared::Charge {
+                    writes,
+                    attempt,
+                    payer,
+                } => (writes, Then::Charge(attempt, payer)),
             };
             if let Some(key) = key {
                 let response = match &then {
                     Then::Answer(answer) => Response::Answered {
                         answer: to_json(answer)?,
                     },
-                    Then::Charge(attempt) => Response::Charging {
+                    Then::Charge(attempt, _) => Response::Charging {
                         attempt: attempt.idempotency_key(),
                     },
                 };
@@ -206,11 +215,11 @@ impl Billing {
                 Err(error) if lost_race(&error) => continue,
                 Err(error) => return Err(error.into()),
             };
-            let attempt = match then {
+            let (attempt, payer) = match then {
                 Then::Answer(answer) => return Ok(answer),
-                Then::Charge(attempt) => attempt,
+                Then::Charge(attempt, payer) => (attempt, payer),
             };
-            let recorded = Recorded::stored(&writes, &receipt, &attempt)?;
+            let recorded = Recorded::stored(&writes, &receipt, &attempt, &payer)?;
             let result = self.call_gateway(&recorded.attempt).await?;
             let finish = match (key, answer) {
                 (Some(key), Some(answer)) => Some(Finish {

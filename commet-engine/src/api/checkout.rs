@@ -131,8 +131,8 @@ impl<'a> Checkout<'a> {
                     Resolution::ChargeFirst(mut charge) => {
                         // The charge moved the customer's credit from the customer it was given,
                         // who already has the new payment method on file.
-                        charge.customer.get_or_insert(customer);
-                        billing.charge_first(charge)
+                        charge.customer.get_or_insert_with(|| customer.clone());
+                        billing.charge_first(charge, customer)
                     }
                     Resolution::Decided(decision) => {
                         let mut writes = Writes::default();

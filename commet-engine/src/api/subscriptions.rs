@@ -311,7 +311,7 @@ impl<'a> Subscriptions<'a> {
 
     /// Retry a past-due subscription's invoice now (the portal's "pay now"). A decline is
     /// recorded as a failed retry (dunning goes on) and answered with
-    /// [`BillingError::PaymentDeclined`].
+    /// [`BillingError::PaymentDeclined`](crate::BillingError::PaymentDeclined).
     pub async fn retry_payment(&self, id: SubscriptionId) -> Result<Subscription> {
         let billing = self.billing;
         let prepare = |catalog: Arc<Catalog>, now| async move {
@@ -328,7 +328,7 @@ impl<'a> Subscriptions<'a> {
                 &customer,
                 &billing.context(&catalog, now),
             )?;
-            Ok(billing.charge_first(charge))
+            Ok(billing.charge_first(charge, customer))
         };
         let answer = |settled: &Settled| Ok(settled.subscription.clone());
         billing
@@ -382,7 +382,7 @@ impl<'a> Subscriptions<'a> {
             let customer = billing.store.get_customer(subscription.customer()).await?;
             let context = billing.context(&catalog, now);
             match subscription.change_plan(to, &customer, &context)? {
-                Resolution::ChargeFirst(charge) => Ok(billing.charge_first(charge)),
+                Resolution::ChargeFirst(charge) => Ok(billing.charge_first(charge, customer)),
                 Resolution::Decided(decision) => {
                     let scheduled = decision.trigger == Trigger::ScheduleDowngrade;
                     let mut writes = Writes::default();
@@ -480,7 +480,7 @@ impl<'a> Subscriptions<'a> {
             let subscription = billing.store.get_subscription(id).await?;
             let customer = billing.store.get_customer(subscription.customer()).await?;
             match subscription.restart(purpose, &customer, &billing.context(&catalog, now))? {
-                Resolution::ChargeFirst(charge) => Ok(billing.charge_first(charge)),
+                Resolution::ChargeFirst(charge) => Ok(billing.charge_first(charge, customer)),
                 Resolution::Decided(decision) => {
                     let mut writes = Writes::default();
                     let after = billing.apply_decision(&mut writes, decision, now).await?;
@@ -551,12 +551,21 @@ impl Billing {
             .find(|invoice| invoice.kind() == commet_core::invoice::InvoiceKind::Recurring))
     }
 
-    /// The commit that records `charge`, to be made before the provider is asked.
-    pub(crate) fn charge_first<T>(&self, charge: commet_core::subscription::Charge) -> Prepared<T> {
+    /// The commit that records `charge` (for `payer`, the customer as read), to be made before
+    /// the provider is asked.
+    pub(crate) fn charge_first<T>(
+        &self,
+        charge: commet_core::subscription::Charge,
+        payer: commet_core::customer::Customer,
+    ) -> Prepared<T> {
         let attempt = charge.attempt.clone();
         let mut writes = Writes::default();
         writes.put_charge(charge, &self.config().invoice_series);
-        Prepared::Charge { writes, attempt }
+        Prepared::Charge {
+            writes,
+            attempt,
+            payer,
+        }
     }
 }
 

@@ -460,19 +460,32 @@ pub async fn dunning_exhausted_on_day_7_marks_the_invoice_uncollectible(
     assert_eq!(invoices.len(), 2);
     assert_eq!(invoices[1].status(), InvoiceStatus::Uncollectible);
     assert_eq!(invoices[1].marked_uncollectible_at(), Some(utc(2024, 2, 8)));
+    // Five failed charges (Feb 1, 2, 4, 6 and 8), each reported; the last, with no retry
+    // left, is reported before dunning is exhausted.
     let kinds = h.kinds_after(0).await;
+    for failed in [
+        EventKind::PaymentFailed,
+        EventKind::SubscriptionPaymentFailed,
+    ] {
+        assert_eq!(
+            kinds.iter().filter(|k| **k == failed).count(),
+            5,
+            "{failed}"
+        );
+    }
     assert_eq!(
         kinds
             .iter()
-            .filter(|k| **k == EventKind::PaymentFailed)
-            .count(),
-        4
-    );
-    assert_eq!(
-        kinds.iter().rev().take(2).copied().collect::<Vec<_>>(),
+            .rev()
+            .take(4)
+            .rev()
+            .copied()
+            .collect::<Vec<_>>(),
         [
-            EventKind::SubscriptionCanceled,
-            EventKind::PaymentRetryFailed
+            EventKind::PaymentFailed,
+            EventKind::SubscriptionPaymentFailed,
+            EventKind::PaymentRetryFailed,
+            EventKind::SubscriptionCanceled
         ]
     );
     h.transcript().await

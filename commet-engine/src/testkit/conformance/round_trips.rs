@@ -51,7 +51,9 @@ pub async fn every_entity_round_trips_exactly(store: &dyn Store) {
         catalog.ids.next(now),
         NewPrice {
             plan: long_plan.id(),
-            unit_amount: "92233720368547.758 KWD".parse::<UnitAmount>().unwrap(),
+            unit_amount: "999999999999.999 KWD" /* the largest billable flat price */
+                .parse::<UnitAmount>()
+                .unwrap(),
             interval: Interval::YEARLY,
             trial_days: 0,
             model: PricingModel::Flat,
