@@ -106,6 +106,8 @@ impl From<SubscriptionError> for BillingError {
                 BillingError::PaymentInProgress { attempt }
             }
             SubscriptionError::Invalid(invalid) => BillingError::Invalid(invalid),
+            SubscriptionError::Invoice(invoice) => BillingError::Invoice(invoice),
+            SubscriptionError::Proration(proration) => BillingError::Proration(proration),
             other => BillingError::Subscription(other),
         }
     }

@@ -589,3 +589,158 @@ async fn a_trial_with_a_scheduled_cancellation_is_not_charged_for_an_upgrade() {
         .unwrap();
     assert_eq!(after.subscription.status(), SubscriptionStatus::Trialing);
 }
+
+#[tokio::test]
+async fn a_price_too_large_ever_to_bill_is_refused_when_it_is_defined() {
+    let h = Harness::new(store(), utc(2024, 1, 1));
+    let plan = h
+        .billing
+        .catalog()
+        .define_plan(commet_core::catalog::NewPlan {
+            code: "huge".into(),
+            name: "Huge".into(),
+            description: None,
+        })
+        .await
+        .unwrap();
+    let error = h
+        .billing
+        .catalog()
+        .define_price(commet_core::catalog::NewPrice {
+            plan: plan.id(),
+            unit_amount: "100000000000000000 USD".parse().unwrap(),
+            interval: Interval::MONTHLY,
+            trial_days: 0,
+            model: commet_core::catalog::PricingModel::Flat,
+        })
+        .await
+        .unwrap_err();
+    let BillingError::Invalid(invalid) = error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(invalid.field, "unit_amount");
+    assert!(h.billing.catalog().prices(None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn checkout_redirects_must_be_absolute_http_urls() {
+    let h = Harness::new(store(), utc(2024, 1, 1));
+    let pro = h.price("pro", "50 USD", Interval::MONTHLY, 0).await;
+    let ana = h.customer(1).await;
+    let create = |success: &str, cancel: Option<&str>| commet_engine::CreateSubscription {
+        customer: ana.id(),
+        items: vec![(pro.id(), 1)],
+        draft: false,
+        success_url: Some(success.into()),
+        cancel_url: cancel.map(str::to_owned),
+        metadata: BTreeMap::new(),
+    };
+    for (success, cancel, field) in [
+        ("javascript:alert(1)", None, "success_url"),
+        (
+            "https://app.example.com/ok",
+            Some("/relative"),
+            "cancel_url",
+        ),
+        ("data:text/html,hi", None, "success_url"),
+    ] {
+        let error = h
+            .billing
+            .subscriptions()
+            .create(create(success, cancel))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, BillingError::Invalid(invalid) if invalid.field == field),
+            "{success} {cancel:?}: {error:?}"
+        );
+    }
+    assert!(
+        h.kinds_after(0)
+            .await
+            .iter()
+            .all(|kind| *kind == EventKind::CustomerCreated)
+    );
+    h.billing
+        .subscriptions()
+        .create(create("https://app.example.com/welcome", None))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn only_an_engine_on_a_test_clock_can_advance_time() {
+    let billing = commet_engine::Billing::new(
+        store(),
+        Arc::new(commet_engine::testkit::gateway::FakeGateway::new()),
+        Arc::new(commet_core::clock::SystemClock),
+        commet_engine::BillingConfig::new("org", SigningKey::generate().unwrap()),
+    )
+    .unwrap();
+    let error = billing.advance_to(utc(2100, 1, 1)).await.unwrap_err();
+    assert_eq!(
+        error,
+        BillingError::Clock(commet_core::clock::ClockError::NotSettable)
+    );
+}
+
+#[tokio::test]
+async fn a_repeated_plan_change_with_one_key_answers_the_first_result() {
+    let h = Harness::new(store(), utc(2024, 1, 1));
+    let basic = h.price("basic", "10 USD", Interval::MONTHLY, 0).await;
+    let pro = h.price("pro", "50 USD", Interval::MONTHLY, 0).await;
+    let ana = h.customer(1).await;
+    let subscription = h.subscribe(ana.id(), &basic, "pm_card_visa").await;
+    h.clock.advance(TimeDelta::days(10)).unwrap();
+    let change = h.billing.idempotent("upgrade-ana").subscriptions();
+    let first = change
+        .change_plan(subscription.id(), vec![(pro.id(), 1)])
+        .await
+        .unwrap();
+    let ChangeResult::Changed { invoice, .. } = &first else {
+        panic!("{first:?}")
+    };
+    assert_eq!(invoice.as_ref().unwrap().kind(), InvoiceKind::PlanChange);
+    h.clock.advance(TimeDelta::minutes(1)).unwrap();
+    let again = change
+        .change_plan(subscription.id(), vec![(pro.id(), 1)])
+        .await
+        .unwrap();
+    assert_eq!(again, first, "the first result, not NoChange");
+    assert_eq!(
+        h.gateway.ledger().len(),
+        2,
+        "the checkout and the upgrade, once"
+    );
+    // The same key for another request is refused; the same request without a key is
+    // decided afresh (no change left to make).
+    assert!(matches!(
+        change
+            .change_plan(subscription.id(), vec![(basic.id(), 1)])
+            .await
+            .unwrap_err(),
+        BillingError::IdempotencyKeyReused { .. }
+    ));
+    assert!(matches!(
+        h.billing
+            .subscriptions()
+            .change_plan(subscription.id(), vec![(pro.id(), 1)])
+            .await
+            .unwrap_err(),
+        BillingError::Proration(commet_core::proration::ProrationError::NoChange)
+    ));
+    // A scheduled downgrade repeats the same way.
+    let later = h.billing.idempotent("downgrade-ana").subscriptions();
+    let scheduled = later
+        .change_plan(subscription.id(), vec![(basic.id(), 1)])
+        .await
+        .unwrap();
+    assert!(matches!(scheduled, ChangeResult::Scheduled { .. }));
+    assert_eq!(
+        later
+            .change_plan(subscription.id(), vec![(basic.id(), 1)])
+            .await
+            .unwrap(),
+        scheduled
+    );
+}

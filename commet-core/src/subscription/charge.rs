@@ -150,14 +150,37 @@ impl Subscription {
             .collect()
     }
 
+    /// The checkout this subscription waits for: refused unless it is `pending_payment`.
+    pub fn pending_checkout(&self) -> Result<&super::PendingPayment, SubscriptionError> {
+        match &self.state {
+            SubscriptionState::PendingPayment(pending) => Ok(pending),
+            _ => Err(IllegalTransition {
+                from: Some(self.status()),
+                trigger: Trigger::CheckoutPaid,
+            }
+            .into()),
+        }
+    }
+
     /// What the checkout page shows: what completing checkout charges now ([`first_charge`])
-    /// and, for a price with a trial, when the trial would end.
+    /// and, for a price with a trial, when the trial would end. Only a subscription waiting for
+    /// checkout (a draft being submitted, or `pending_payment`) has checkout terms.
     pub fn checkout_terms(
         &self,
         customer: &Customer,
         open_first: Option<&Invoice>,
         context: &Context<'_>,
     ) -> Result<CheckoutTerms, SubscriptionError> {
+        if !matches!(
+            self.state,
+            SubscriptionState::Draft | SubscriptionState::PendingPayment(_)
+        ) {
+            return Err(IllegalTransition {
+                from: Some(self.status()),
+                trigger: Trigger::CheckoutPaid,
+            }
+            .into());
+        }
         let items = self.priced_items(context)?;
         let trial = trial_days(&items);
         Ok(CheckoutTerms {

@@ -6,10 +6,7 @@ use chrono::{DateTime, Utc};
 use commet_core::catalog::Catalog;
 use commet_core::ids::SubscriptionId;
 use commet_core::money::Money;
-use commet_core::subscription::{
-    Command, IllegalTransition, Resolution, Subscription, SubscriptionError, SubscriptionState,
-    Trigger,
-};
+use commet_core::subscription::{Command, Resolution, Subscription};
 use commet_core::token::{self, Purpose};
 use serde::{Deserialize, Serialize};
 
@@ -64,13 +61,7 @@ impl<'a> Checkout<'a> {
             now,
         )?;
         let subscription = billing.store.get_subscription(subscription).await?;
-        let SubscriptionState::PendingPayment(pending) = subscription.state() else {
-            return Err(SubscriptionError::from(IllegalTransition {
-                from: Some(subscription.status()),
-                trigger: Trigger::CheckoutPaid,
-            })
-            .into());
-        };
+        let pending = subscription.pending_checkout()?;
         let customer = billing.store.get_customer(subscription.customer()).await?;
         let open = billing.open_first_invoice(subscription.id()).await?;
         let catalog = billing.catalog_view(false).await?;
