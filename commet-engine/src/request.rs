@@ -17,8 +17,9 @@
 //! charge, and the answer (or the decline) in the commit that settles it, so concurrent calls
 //! with one key get the first answer once it exists and `RequestInProgress` before, whatever
 //! the store, and a retry after a crash gets the answer of the charge the recovery settled.
-//! A call whose own decision fails looks the key up again before answering with the error:
-//! a concurrent call with the same key may have changed the state it decided on.
+//! A call whose own decision or commit fails looks the key up again before answering with the
+//! error: a concurrent call with the same key may have changed the state it decided on, or
+//! written what it would write.
 
 use std::sync::Arc;
 
@@ -213,7 +214,9 @@ impl Billing {
             let receipt = match self.store.commit(writes.changes.clone()).await {
                 Ok(receipt) => receipt,
                 Err(error) if lost_race(&error) => continue,
-                Err(error) => return Err(error.into()),
+                // A concurrent call with the same key may have written what this one refuses
+                // to write twice (a plan code, an external id): its answer wins.
+                Err(error) => return self.refused(key, &fingerprint, answer, error.into()).await,
             };
             let (attempt, payer) = match then {
                 Then::Answer(answer) => return Ok(answer),

@@ -116,7 +116,10 @@ async fn calls_with_one_key_answer_the_first_result_or_in_progress_on_every_stor
                 Err(other) => panic!("{name}: {other:?}"),
             }
         }
-        println!("{name}: {in_progress} of {} calls answered in progress", answers.len());
+        println!(
+            "{name}: {in_progress} of {} calls answered in progress",
+            answers.len()
+        );
         assert!(
             in_progress < answers.len(),
             "{name}: one call made the charge and answered it"

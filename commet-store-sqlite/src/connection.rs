@@ -114,6 +114,27 @@ impl Database {
     }
 }
 
+/// Switch a file to WAL, and the mode it is in after. While another process is creating the
+/// same new file, SQLite answers `SQLITE_BUSY` at once instead of calling the busy handler
+/// (the switch needs an exclusive lock it will not wait for), so the switch is tried again
+/// every 10 ms for up to the busy timeout.
+fn switch_to_wal(conn: &Connection, busy_timeout: Duration) -> Result<String> {
+    const PAUSE: Duration = Duration::from_millis(10);
+    let most = busy_timeout.as_millis() / PAUSE.as_millis() + 1;
+    let mut tried = 0;
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(failure, _))
+                if failure.code == rusqlite::ErrorCode::DatabaseBusy && tried < most =>
+            {
+                tried += 1;
+                std::thread::sleep(PAUSE);
+            }
+            answer => return Ok(answer?),
+        }
+    }
+}
+
 /// The pragmas every connection runs with.
 fn configure(conn: &Connection, file: bool, options: SqliteOptions) -> Result<()> {
     // First, so that switching to WAL waits for other processes instead of failing.
@@ -121,7 +142,7 @@ fn configure(conn: &Connection, file: bool, options: SqliteOptions) -> Result<()
     // Room for every statement the store uses, including each filter combination of the pages.
     conn.set_prepared_statement_cache_capacity(128);
     if file {
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+        let mode = switch_to_wal(conn, options.busy_timeout)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::backend(format_args!(
                 "could not switch the database to WAL journal mode (it is in {mode} mode)"
