@@ -504,10 +504,10 @@ impl Player<'_> {
                     .subscriptions()
                     .retry_payment(id));
                 match answer {
-                    Ok(_) => {}
                     // With two workers, the other one's clock may be ahead: its scheduled retry
                     // paid the invoice first, and there is nothing left to pay.
-                    Err(BillingError::Subscription(SubscriptionError::IllegalTransition(
+                    Ok(_)
+                    | Err(BillingError::Subscription(SubscriptionError::IllegalTransition(
                         IllegalTransition {
                             from: Some(SubscriptionStatus::Active),
                             ..
