@@ -401,6 +401,13 @@ impl PaymentAttempt {
         }
     }
 
+    /// When a charge still pending is taken to be abandoned (its process died) and is completed
+    /// by the due work with the same key: `grace` after it was recorded.
+    #[must_use]
+    pub fn abandoned_at(&self, grace: chrono::TimeDelta) -> Option<DateTime<Utc>> {
+        self.created_at.checked_add_signed(grace)
+    }
+
     /// True while the gateway's answer is not committed.
     #[must_use]
     pub fn is_pending(&self) -> bool {

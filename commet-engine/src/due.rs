@@ -211,11 +211,9 @@ impl DeadlineSource for AbandonedCharges {
             .store
             .pending_payment_attempts(DateTime::<Utc>::MAX_UTC, 1)
             .await?;
-        Ok(oldest.first().and_then(|attempt| {
-            attempt
-                .created_at
-                .checked_add_signed(billing.config().recovery_grace)
-        }))
+        Ok(oldest
+            .first()
+            .and_then(|attempt| attempt.abandoned_at(billing.config().recovery_grace)))
     }
 
     async fn run(&self, billing: &Billing, report: &mut RunReport) -> Result<()> {

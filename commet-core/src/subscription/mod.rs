@@ -331,6 +331,16 @@ impl Subscription {
         Some(BillingCycle::new(anchor, self.interval))
     }
 
+    /// True if this is a customer's current subscription: neither ended (`canceled`) nor not yet
+    /// offered (`draft`).
+    #[must_use]
+    pub fn is_current(&self) -> bool {
+        !matches!(
+            self.state,
+            SubscriptionState::Canceled(_) | SubscriptionState::Draft
+        )
+    }
+
     /// The charge recorded and not yet settled, if any: while there is one, the subscription
     /// takes no other command and has no due work.
     #[must_use]

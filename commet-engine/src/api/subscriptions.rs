@@ -11,7 +11,7 @@ use commet_core::payment::ChargePurpose;
 use commet_core::proration::ChangePreview;
 use commet_core::subscription::{
     AdminUpdate, CheckoutOffer, Command, NewSubscription, PricedItems, Resolution, Subscription,
-    SubscriptionState, SubscriptionStatus, Trigger, first_charge,
+    SubscriptionState, Trigger, first_charge,
 };
 use commet_core::token::SignedUrl;
 use serde::{Deserialize, Serialize};
@@ -214,12 +214,7 @@ impl<'a> Subscriptions<'a> {
             .all(|page| billing.store.subscriptions(query, page))
             .await?
             .into_iter()
-            .find(|s| {
-                !matches!(
-                    s.status(),
-                    SubscriptionStatus::Canceled | SubscriptionStatus::Draft
-                )
-            }))
+            .find(Subscription::is_current))
     }
 
     /// Cancel now (outstanding invoices are voided; `subscription.canceled`) or at the end of
@@ -501,7 +496,7 @@ impl<'a> Subscriptions<'a> {
 impl Billing {
     /// A subscription with a fresh checkout link if it waits for checkout.
     pub(crate) async fn view(&self, subscription: Subscription) -> Result<SubscriptionView> {
-        let checkout_url = if subscription.status() == SubscriptionStatus::PendingPayment {
+        let checkout_url = if subscription.pending_checkout().is_ok() {
             let now = self.now();
             let catalog = self.catalog_view(false).await?;
             let customer = self.store.get_customer(subscription.customer()).await?;
