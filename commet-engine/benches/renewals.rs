@@ -132,6 +132,9 @@ fn renew_all(rt: &tokio::runtime::Runtime, billing: Billing, n: usize) -> Billin
     let report = rt.block_on(billing.run_due()).unwrap();
     assert_eq!(report.renewals, n as u64);
     assert_eq!(report.charges_paid, n as u64);
+    if std::env::var_os("COMMET_BENCH_REPORT").is_some() {
+        eprintln!("{report:?}");
+    }
     billing
 }
 

@@ -31,8 +31,8 @@ use crate::billing::Billing;
 use crate::error::{BillingError, Result};
 use crate::gateway::{ChargeRequest, GatewayError, PaymentOutcome};
 use crate::request::{Finish, MAX_RUNS, Settled};
-use crate::store::{CommitReceipt, EntityKind, StoreExt};
-use crate::writes::Writes;
+use crate::store::{EntityKind, StoreExt};
+use crate::writes::{Stored, Writes};
 
 /// A charge as its intent commit stored it: the attempt, with its invoice, subscription and
 /// customer. Settling from these needs no reads; if any moved since, the settling commit
@@ -46,15 +46,13 @@ pub(crate) struct Recorded {
 }
 
 impl Recorded {
-    /// The charge of `attempt` as the commit of `writes` (with `receipt`) stored it; `payer` is
-    /// the customer as read, for a commit that did not write them.
+    /// The charge of `attempt` as a commit `stored` it; `payer` is the customer as read, for a
+    /// commit that did not write them.
     pub(crate) fn stored(
-        writes: &Writes,
-        receipt: &CommitReceipt,
+        stored: &Stored,
         attempt: &PaymentAttempt,
         payer: &Customer,
     ) -> Result<Recorded> {
-        let stored = writes.stored(receipt);
         let missing = |what: &str| BillingError::Internal {
             reason: format!(
                 "the intent commit of {} wrote no {what}",
@@ -68,9 +66,7 @@ impl Recorded {
             .clone();
         Ok(Recorded {
             attempt: stored
-                .attempts
-                .iter()
-                .find(|stored| stored.id == attempt.id)
+                .attempt(attempt.id)
                 .ok_or_else(|| missing("attempt"))?
                 .clone(),
             invoice: stored
@@ -182,8 +178,8 @@ impl Billing {
             };
             let mut writes = Writes::default();
             self.put_settled(&mut writes, settled, now);
+            let stored = writes.stored();
             if let Some(finish) = finish {
-                let stored = writes.stored(&CommitReceipt::default());
                 let answer = Settled {
                     subscription: stored
                         .subscription(answer.subscription.id())
@@ -200,9 +196,8 @@ impl Billing {
                     .idempotency
                     .push(finish.record(self, &answer, now)?);
             }
-            match self.store.commit(writes.changes.clone()).await {
-                Ok(receipt) => {
-                    let stored = writes.stored(&receipt);
+            match self.store.commit(writes.changes).await {
+                Ok(_) => {
                     return Ok(Settled {
                         subscription: stored
                             .subscription(recorded.subscription.id())

@@ -370,8 +370,8 @@ async fn decide_batch(
                 report,
             });
         }
-        match billing.store.commit(writes.changes.clone()).await {
-            Ok(receipt) => {
+        match billing.commit(writes).await {
+            Ok(stored) => {
                 report.commits += 1;
                 let charges = attempts
                     .iter()
@@ -379,7 +379,7 @@ async fn decide_batch(
                         let payer = customers.get(&attempt.customer).ok_or_else(|| {
                             BillingError::not_found(EntityKind::Customer, attempt.customer)
                         })?;
-                        Recorded::stored(&writes, &receipt, attempt, payer)
+                        Recorded::stored(&stored, attempt, payer)
                     })
                     .collect::<Result<_>>()?;
                 return Ok(DecidedBatch { charges, report });

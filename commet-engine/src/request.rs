@@ -211,8 +211,8 @@ impl Billing {
                         now,
                     )?));
             }
-            let receipt = match self.store.commit(writes.changes.clone()).await {
-                Ok(receipt) => receipt,
+            let stored = match self.commit(writes).await {
+                Ok(stored) => stored,
                 Err(error) if lost_race(&error) => continue,
                 // A concurrent call with the same key may have written what this one refuses
                 // to write twice (a plan code, an external id): its answer wins.
@@ -222,7 +222,7 @@ impl Billing {
                 Then::Answer(answer) => return Ok(answer),
                 Then::Charge(attempt, payer) => (attempt, payer),
             };
-            let recorded = Recorded::stored(&writes, &receipt, &attempt, &payer)?;
+            let recorded = Recorded::stored(&stored, &attempt, &payer)?;
             let result = self.call_gateway(&recorded.attempt).await?;
             let finish = match (key, answer) {
                 (Some(key), Some(answer)) => Some(Finish {

@@ -3,9 +3,11 @@
 
 use chrono::{DateTime, Utc};
 use commet_core::customer::Customer;
-use commet_core::ids::{CustomerId, InvoiceId};
+use std::collections::HashMap;
+
+use commet_core::ids::{CustomerId, InvoiceId, SubscriptionId};
 use commet_core::invoice::{Invoice, NumberSeries};
-use commet_core::payment::PaymentAttempt;
+use commet_core::payment::{PaymentAttempt, PaymentAttemptId};
 use commet_core::subscription::{Charge, Decision, SettledCharge, Subscription};
 
 use crate::billing::Billing;
@@ -106,36 +108,29 @@ impl Writes {
         }
     }
 
-    /// Everything as the commit will have stored it: versions moved on, and new invoices given
-    /// the numbers the commit's receipt names.
-    pub(crate) fn stored(&self, receipt: &CommitReceipt) -> Stored {
-        let invoices = self
-            .changes
-            .invoices
-            .iter()
-            .map(|write| {
-                let mut invoice = write.put.stored();
-                if let Some((_, number)) = receipt
-                    .invoice_numbers
-                    .iter()
-                    .find(|(id, _)| *id == invoice.id())
-                {
-                    // A number the commit gave cannot be refused: the invoice had none.
-                    let _ = invoice.assign_number(number.clone());
-                }
-                invoice
-            })
-            .collect();
+    /// Everything as the commit will store it: versions moved on (new invoices get their
+    /// numbers from the commit's receipt: [`Stored::numbered`]).
+    pub(crate) fn stored(&self) -> Stored {
+        fn by_id<T, K: std::hash::Hash + Eq>(
+            values: impl Iterator<Item = T>,
+            id: impl Fn(&T) -> K,
+        ) -> HashMap<K, T> {
+            values.map(|value| (id(&value), value)).collect()
+        }
         Stored {
-            customers: self.changes.customers.iter().map(Put::stored).collect(),
-            subscriptions: self.changes.subscriptions.iter().map(Put::stored).collect(),
-            invoices,
-            attempts: self
-                .changes
-                .payment_attempts
-                .iter()
-                .map(Put::stored)
-                .collect(),
+            customers: by_id(self.changes.customers.iter().map(Put::stored), Customer::id),
+            subscriptions: by_id(
+                self.changes.subscriptions.iter().map(Put::stored),
+                Subscription::id,
+            ),
+            invoices: by_id(
+                self.changes.invoices.iter().map(|write| write.put.stored()),
+                Invoice::id,
+            ),
+            attempts: by_id(
+                self.changes.payment_attempts.iter().map(Put::stored),
+                |attempt| attempt.id,
+            ),
         }
     }
 }
@@ -153,36 +148,56 @@ fn put<T: crate::store::Versioned>(
     }
 }
 
-/// What a commit stored: the aggregates it wrote, at their new versions.
+/// What a commit stored: the aggregates it wrote, at their new versions, by id.
 #[derive(Debug, Default)]
 pub(crate) struct Stored {
-    pub(crate) customers: Vec<Customer>,
-    pub(crate) subscriptions: Vec<Subscription>,
-    pub(crate) invoices: Vec<Invoice>,
-    pub(crate) attempts: Vec<PaymentAttempt>,
+    customers: HashMap<CustomerId, Customer>,
+    subscriptions: HashMap<SubscriptionId, Subscription>,
+    invoices: HashMap<InvoiceId, Invoice>,
+    attempts: HashMap<PaymentAttemptId, PaymentAttempt>,
 }
 
 impl Stored {
+    /// Give the new invoices the numbers the commit's `receipt` names.
+    pub(crate) fn numbered(mut self, receipt: &CommitReceipt) -> Stored {
+        for (id, number) in &receipt.invoice_numbers {
+            if let Some(invoice) = self.invoices.get_mut(id) {
+                // A number the commit gave cannot be refused: the invoice had none.
+                let _ = invoice.assign_number(number.clone());
+            }
+        }
+        self
+    }
+
     /// The stored subscription `id`.
-    pub(crate) fn subscription(
-        &self,
-        id: commet_core::ids::SubscriptionId,
-    ) -> Option<&Subscription> {
-        self.subscriptions.iter().find(|s| s.id() == id)
+    pub(crate) fn subscription(&self, id: SubscriptionId) -> Option<&Subscription> {
+        self.subscriptions.get(&id)
     }
 
     /// The stored invoice `id`.
     pub(crate) fn invoice(&self, id: InvoiceId) -> Option<&Invoice> {
-        self.invoices.iter().find(|i| i.id() == id)
+        self.invoices.get(&id)
     }
 
     /// The stored customer `id`.
     pub(crate) fn customer(&self, id: CustomerId) -> Option<&Customer> {
-        self.customers.iter().find(|c| c.id() == id)
+        self.customers.get(&id)
+    }
+
+    /// The stored attempt `id`.
+    pub(crate) fn attempt(&self, id: PaymentAttemptId) -> Option<&PaymentAttempt> {
+        self.attempts.get(&id)
     }
 }
 
 impl Billing {
+    /// Commit `writes`: what it stored, with the new invoices' numbers.
+    pub(crate) async fn commit(&self, writes: Writes) -> crate::store::Result<Stored> {
+        let stored = writes.stored();
+        let receipt = self.store.commit(writes.changes).await?;
+        Ok(stored.numbered(&receipt))
+    }
+
     /// Apply `decision` to `writes`: the subscription, its events, and its invoice actions
     /// applied to the invoices they name (and their customers, where credit goes back), read
     /// from the store unless `writes` holds them. Returns the subscription after it.

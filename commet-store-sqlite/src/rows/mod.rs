@@ -18,9 +18,10 @@ use rusqlite::{CachedStatement, Connection, OptionalExtension, Params, Row, para
 use crate::codec::{Bound, owned};
 use crate::error::Result;
 
-/// The two statements that write the rows of a versioned table, made from its column list
-/// (`id` first, `version` last, the order of each module's `COLUMNS` and `values`): an `INSERT`
-/// of every column, and an `UPDATE` of every column but `id`, at an expected version.
+/// The statements that write the rows of a versioned table, made from its column list (`id`
+/// first, `version` last, the order of each module's `values`): an `INSERT` of every column,
+/// and an `UPDATE` of every column but `id`, at an expected version (optionally only where a
+/// further condition holds).
 pub(crate) struct Writes {
     insert: String,
     update: String,
@@ -48,6 +49,14 @@ impl Writes {
                 names.len() + 1
             ),
         }
+    }
+
+    /// The same statements, the `UPDATE` applying only where `condition` also holds (an SQL
+    /// condition over the stored row and the statement's parameters).
+    pub(crate) fn with_condition(table: &str, columns: &str, condition: &str) -> Writes {
+        let mut writes = Writes::new(table, columns);
+        writes.update = format!("{} AND {condition}", writes.update);
+        writes
     }
 
     /// Insert a row of `values`, in column order.
