@@ -13,7 +13,11 @@
 //! | [`calendar`] | billing periods from an anchor, month-end clamping | works |
 //! | [`clock`] | [`Clock`](clock::Clock), [`SystemClock`](clock::SystemClock), [`TestClock`](clock::TestClock) | works |
 //! | [`customer`] | [`Customer`](customer::Customer): contact details, payment method on file, credit per currency | works |
-//! | [`subscription`] | the lifecycle state machine: statuses, the transition table, commands, decisions, access | works |
+//! | [`subscription`] | the lifecycle state machine: statuses, the transition table, commands, decisions, access; what is due at an instant ([`due_step`](subscription::Subscription::due_step)), what a due period or retry charges ([`charge_period`](subscription::Subscription::charge_period), [`retry`](subscription::Subscription::retry)) and what a charge's outcome does ([`settle`](subscription::Subscription::settle)) | works |
+//! | [`payment`] | [`PaymentAttempt`](payment::PaymentAttempt) and its own transition table (pending, succeeded, failed), [`ChargeResult`](payment::ChargeResult) | works |
+//! | [`policy`] | [`BillingPolicy`](policy::BillingPolicy): the dunning policy, rounding, checkout expiry and the signed links decisions put in events | works |
+//! | [`token`] | signed checkout and portal links: [`Links`](token::Links), [`SigningKey`](token::SigningKey) | works |
+//! | [`validation`] | the checks every input passes: texts, metadata, absolute `http(s)` URLs | works |
 //! | [`event`] | typed events with Commet's wire names and fields, and the envelope | works |
 //! | [`invoice`] | [`Invoice`](invoice::Invoice) and its lifecycle, [`LineItem`](invoice::LineItem), [`Totals`](invoice::Totals) and customer credit, the recurring invoice of a period, [`NumberSeries`](invoice::NumberSeries) | works |
 //! | [`proration`] | plan-change previews: upgrade now with credit for unused time to the second, downgrade at period end | works |

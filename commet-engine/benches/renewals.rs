@@ -32,7 +32,7 @@
 //!
 //! The number of subscriptions is `COMMET_BENCH_RENEWALS` (default 100,000).
 //!
-//! Run: `cargo bench -p commet-store-sqlite --bench renewals`.
+//! Run: `cargo bench -p commet-engine --bench renewals`.
 // Benchmark set-up: a failure is a broken benchmark.
 #![allow(
     clippy::unwrap_used,

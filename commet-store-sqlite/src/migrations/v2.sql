@@ -8,4 +8,4 @@
 --   Invoices written by version 1 have none until their next rewrite.
 ALTER TABLE idempotency_records ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE subscriptions ADD COLUMN charging TEXT;
-ALTER TABLE invoices ADD COLUMN lines_digest TEXT;
+ALTER TABLE invoices ADD COLUMN lines_digest BLOB;

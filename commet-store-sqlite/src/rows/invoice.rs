@@ -38,35 +38,47 @@ static SAME_LINES: LazyLock<Writes> =
     LazyLock::new(|| Writes::with_condition("invoices", WRITE_COLUMNS, "lines_digest = ?25"));
 
 /// A digest of an invoice's lines, equal for lines equal as values (a quantity of `1.0` is the
-/// quantity `1`): SHA-256 over each line's fields, decimals normalized, as hex.
-fn lines_digest(invoice: &Invoice) -> String {
+/// quantity `1`): the first 16 bytes of SHA-256 over each line's fields in binary (decimals
+/// normalized, instants in microseconds, texts with their lengths).
+fn lines_digest(invoice: &Invoice) -> Vec<u8> {
+    use commet_core::ids::TypedId;
     use sha2::{Digest, Sha256};
-    use std::fmt::Write as _;
+    fn text(hasher: &mut Sha256, value: &str) {
+        hasher.update((value.len() as u64).to_le_bytes());
+        hasher.update(value.as_bytes());
+    }
+    fn instant(hasher: &mut Sha256, value: Option<chrono::DateTime<chrono::Utc>>) {
+        match value {
+            Some(at) => {
+                hasher.update([1]);
+                hasher.update(at.timestamp_micros().to_le_bytes());
+            }
+            None => hasher.update([0]),
+        }
+    }
     let mut hasher = Sha256::new();
     for line in invoice.lines() {
         let period = line.period();
-        let mut text = String::new();
-        let _ = write!(
-            text,
-            "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}\u{1e}",
-            line.kind().as_str(),
-            line.description(),
-            line.quantity().normalize(),
-            line.unit_amount().amount().normalize(),
-            line.amount().amount().normalize(),
-            period.map(|p| p.start().timestamp_micros()),
-            period.map(|p| p.end().timestamp_micros()),
-            line.price().map(|p| p.to_string()),
-        );
-        hasher.update(text.as_bytes());
+        text(&mut hasher, line.kind().as_str());
+        text(&mut hasher, line.description());
+        hasher.update(line.quantity().normalize().serialize());
+        hasher.update(line.unit_amount().amount().normalize().serialize());
+        hasher.update(line.amount().amount().normalize().serialize());
+        instant(&mut hasher, period.map(|p| p.start()));
+        instant(&mut hasher, period.map(|p| p.end()));
+        match line.price() {
+            Some(price) => {
+                hasher.update([1]);
+                hasher.update(price.uuid().as_bytes());
+            }
+            None => hasher.update([0]),
+        }
     }
     hasher
         .finalize()
-        .iter()
-        .fold(String::with_capacity(64), |mut hex, byte| {
-            let _ = write!(hex, "{byte:02x}");
-            hex
-        })
+        .get(..16)
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default()
 }
 
 /// The values of [`WRITE_COLUMNS`] for an invoice stored at `version`.
