@@ -49,8 +49,8 @@
 //! | `customers` | `id` | `external_id` UNIQUE; `email` (indexed, `COLLATE NOCASE`) | `credit` (currency → amount), `metadata` |
 //! | `plans` | `id` | `code` UNIQUE | |
 //! | `prices` | `id` | `plan` → `plans` | |
-//! | `subscriptions` | `id` | `customer` → `customers`; `status`; `next_due_at` (the due-work index) | `items`, `state`, `metadata` |
-//! | `invoices` | `id` | `customer` → `customers`; `subscription`; `status`; (`subscription`, `period_start`) UNIQUE where `kind = 'recurring'` | `metadata` |
+//! | `subscriptions` | `id` | `customer` → `customers`; `status`; `next_due_at` (the due-work index) | `items`, `state`, `metadata`, `charging` (the charge in flight, NULL when none; schema version 2) |
+//! | `invoices` | `id` | `customer` → `customers`; `subscription`; `status`; (`subscription`, `period_start`) UNIQUE where `kind = 'recurring'`; `lines_digest` (BLOB, schema version 2) | `metadata` |
 //! | `invoice_lines` | (`invoice`, `position`) | `invoice` → `invoices` | |
 //! | `payment_attempts` | `id` | `idempotency_key` UNIQUE; `invoice` → `invoices`; pending ones by `created_at` | |
 //! | `events` (the outbox) | `seq` | `id` UNIQUE | `envelope` (the exact webhook JSON) |
@@ -95,8 +95,13 @@
 //! version = ?` with a rows-affected check, a new row an `INSERT` its primary key refuses if it
 //! exists, and the schema's unique and foreign keys refuse the rest (external ids, plan codes,
 //! recurring periods, attempt keys, event ids, references). A finalized invoice's lines are
-//! compared when it is rewritten (the one read on the write path), and a new idempotency
-//! record is an upsert that only replaces an expired one. When a commit rewrites several
+//! fixed: every invoice row keeps `lines_digest`, 16 bytes of SHA-256 over its lines as values
+//! (decimals normalized), and a rewrite is first tried as an `UPDATE` that also requires the
+//! stored digest to equal the new lines' digest. That is every rewrite of a finalized invoice
+//! (paid, voided ...), and it reads nothing. Only when it does not apply (a draft's new lines,
+//! a row written by schema version 1, or a write that changes fixed lines) are the stored lines
+//! read and compared, and a draft's lines replaced. A new idempotency record is an upsert that
+//! only replaces an expired one. When a commit rewrites several
 //! customers, those holding an external id claimed in it let go of it first, so an id can
 //! move between them.
 //!
@@ -133,14 +138,14 @@
 //! | `tests/differential.rs` | random operation sequences (including stale writes, taken keys, missing references, idempotency records replaced at fresh and stale versions, reopening the file) give `MemoryStore`'s exact results and readable state; a fixed sequence survives a close and reopen |
 //! | `tests/durability.rs` | a writer process killed (SIGKILL) 20 times at random points, mostly inside commits, leaves every change set whole or absent and the outbox gap-free; a newer schema is refused |
 //! | `tests/corrupt_rows.rs` | rows edited into nonsense are `StoreError::Corrupt`, naming the row |
-//! | `tests/open.rs` | a new file is created and migrated, also by several openers at once; a file that is not a commet database is refused; a database written by schema version 1 opens, migrates, and keeps its idempotency records at version 1 |
-//! | `tests/engine_parity.rs` | every engine scenario gives the same invoices and events, byte for byte, as on `MemoryStore`, and the same stored state |
-//! | `tests/engine_crash.rs` | a process running `run_due` over 3,000 subscriptions is killed (SIGKILL) 15 times; afterwards every period is invoiced once, nothing is charged twice, the money taken equals the invoices paid, the event sequence is gap-free |
-//! | `tests/engine_concurrency.rs` | two `Billing` instances on one file running the due work at the same time never bill a period or charge twice |
-//! | `tests/engine_shared_catalog.rs` | a plan defined through one engine is used by another engine on the same file |
+//! | `tests/open.rs` | a new file is created and migrated, also by several openers at once; a file that is not a commet database is refused; a database written by schema version 1 opens, migrates, and keeps its idempotency records at version 1; an invoice row without its lines digest (as version 1 left them) or with a wrong one is checked against its stored lines |
 //! | `rows::tests::no_statement_is_prepared_again` | no statement the store runs is ever prepared twice by SQLite (the statement cache works for every query shape) |
 //! | `benches/store.rs` | commits and rows per second against raw rusqlite (figures in the README) |
-//! | `benches/renewals.rs` | renewals per second through the engine against raw rusqlite writing the same rows (figures in the README) |
+//!
+//! The engine's tests on this store live in `commet-engine/tests` (`engine_parity`,
+//! `engine_crash`, `engine_crash_paths`, `engine_concurrency`, `engine_concurrent_requests`,
+//! `engine_shared_catalog`), and so does the renewals benchmark
+//! (`commet-engine/benches/renewals.rs`).
 
 mod codec;
 mod commit;

@@ -1,12 +1,16 @@
 //! Opening: a new file is created and migrated, also by several openers at once; what is not a
 //! commet database (not SQLite, or another application's tables) is refused with
-//! `StoreError::Backend` and left alone; in-memory stores are private.
+//! `StoreError::Backend` and left alone; in-memory stores are private; rows written by an
+//! older schema are read and rewritten correctly.
 // Test code: a panic is how a check fails.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use commet_core::fixtures::{Fixtures, utc};
+use commet_core::invoice::Invoice;
 use commet_engine::idempotency::IdempotencyRecord;
-use commet_engine::store::{ChangeSet, ExpectedVersion, Put, Store, StoreError, StoreExt};
+use commet_engine::store::{
+    ChangeSet, ExpectedVersion, InvoiceWrite, Put, Store, StoreError, StoreExt,
+};
 use commet_store_sqlite::{Durability, SCHEMA_VERSION, SqliteOptions, SqliteStore};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -206,6 +210,83 @@ async fn a_version_1_database_is_migrated_and_keeps_its_idempotency_records() {
             .map(|r| r.version),
         Some(2)
     );
+}
+
+/// Invoices written before schema version 2 have no lines digest (and a digest may not match
+/// for any other reason): their rewrite compares the stored lines instead, so a changed line is
+/// still refused with nothing written, an unchanged one is accepted, and the row then has the
+/// digest of its lines.
+#[tokio::test]
+async fn an_invoice_without_its_lines_digest_is_checked_against_its_stored_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("billing.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let catalog = Fixtures::new();
+    let customer = catalog.customer(1, utc(2024, 1, 1));
+    let subscription = catalog.active_for(customer.id());
+    let invoice = catalog.recurring_invoice(&subscription, subscription.current_period().unwrap());
+    store
+        .commit(ChangeSet {
+            plans: catalog.plans.clone(),
+            prices: catalog.prices().into_iter().cloned().collect(),
+            customers: vec![Put::of(customer)],
+            subscriptions: vec![Put::of(subscription)],
+            invoices: vec![InvoiceWrite::numbered(invoice.clone(), Fixtures::series())],
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let digest = |raw: &rusqlite::Connection| -> Option<Vec<u8>> {
+        raw.query_row(
+            "SELECT lines_digest FROM invoices WHERE id = ?1",
+            [invoice.id().to_string()],
+            |row| row.get(0),
+        )
+        .unwrap()
+    };
+    let written = digest(&raw).expect("a new row has the digest of its lines");
+    assert_eq!(written.len(), 16);
+
+    for stale in [None, Some(vec![0_u8; 16])] {
+        raw.execute(
+            "UPDATE invoices SET lines_digest = ?1 WHERE id = ?2",
+            rusqlite::params![stale, invoice.id().to_string()],
+        )
+        .unwrap();
+        let stored = store.invoice(invoice.id()).await.unwrap().unwrap();
+        let mut record = stored.to_record();
+        record.lines[0].description = "Rewritten".into();
+        let refused = store
+            .commit(ChangeSet {
+                invoices: vec![InvoiceWrite::of(Invoice::from_record(record).unwrap())],
+                ..ChangeSet::default()
+            })
+            .await;
+        assert!(
+            matches!(&refused, Err(StoreError::Invalid(invalid)) if invalid.field == "invoice.lines"),
+            "{refused:?}"
+        );
+        assert_eq!(
+            store.invoice(invoice.id()).await.unwrap(),
+            Some(stored.clone())
+        );
+
+        let mut tagged = stored.clone();
+        tagged.set_metadata("checked", "against its lines").unwrap();
+        store
+            .commit(ChangeSet {
+                invoices: vec![InvoiceWrite::of(tagged)],
+                ..ChangeSet::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            digest(&raw),
+            Some(written.clone()),
+            "the rewrite restores the digest"
+        );
+    }
 }
 
 /// Without a Tokio runtime, calls run on the calling thread instead of failing.
