@@ -15,12 +15,14 @@ use commet_core::token::{Links, Purpose, SignedUrl};
 
 use crate::api::{CatalogApi, Checkout, Customers, Invoices, Subscriptions};
 use crate::config::BillingConfig;
-use crate::due::{DeadlineSource, RunReport};
 use crate::error::Result;
 use crate::gateway::PaymentGateway;
 use crate::store::{
     InvoiceQuery, MAX_PAGE, Page, PageRequest, Store, StoredEvent, SubscriptionQuery,
 };
+
+/// How many times an operation that lost a race is run again before giving up.
+pub(crate) const MAX_RUNS: usize = 16;
 
 /// The billing engine. Build one per process and share it (it is `Send + Sync`).
 ///
@@ -72,7 +74,6 @@ pub struct Billing {
     config: BillingConfig,
     pub(crate) policy: BillingPolicy,
     catalog: Mutex<Option<Arc<Catalog>>>,
-    pub(crate) sources: Vec<Box<dyn DeadlineSource>>,
 }
 
 impl Billing {
@@ -93,7 +94,6 @@ impl Billing {
             policy: config.policy(),
             config,
             catalog: Mutex::new(None),
-            sources: crate::due::sources(),
         })
     }
 
@@ -177,33 +177,6 @@ impl Billing {
             .all(|page| self.store.subscriptions(query, page))
             .await?;
         Ok(access_for(&subscriptions, self.now(), self.config.access))
-    }
-
-    /// Run every piece of work due now, from every source of deadlines, in batches of
-    /// [`batch_size`](BillingConfig::batch_size):
-    ///
-    /// | source | deadline | work |
-    /// |---|---|---|
-    /// | abandoned charges | a pending attempt's `created_at` + [`recovery_grace`](BillingConfig::recovery_grace) | charge again with the same key, settle |
-    /// | subscriptions | [`Subscription::due_work`](commet_core::subscription::Subscription::due_work) (the stores' due index) | what [`Subscription::due_step`](commet_core::subscription::Subscription::due_step) says: a decision, or a charge |
-    ///
-    /// A batch of subscriptions takes two commits (their decisions and charge intents, then
-    /// the charges' outcomes) whatever its size. A subscription whose due work the domain
-    /// refuses is left as it is and reported in [`RunReport::failures`]. Call it from one
-    /// worker loop every minute or so; several workers (processes, machines) may run it on one
-    /// store at once.
-    pub async fn run_due(&self) -> Result<RunReport> {
-        crate::due::run_due(self).await
-    }
-
-    /// Move the engine's clock (a [`TestClock`](commet_core::clock::TestClock)) forward to
-    /// `until`, stopping at every deadline on the way (renewals, trial reminders and ends,
-    /// dunning retries, scheduled changes, checkout expiry, abandoned charges) and running the
-    /// due work there, so a simulated year produces exactly the timeline a real one would. An
-    /// engine on the wall clock refuses with
-    /// [`ClockError::NotSettable`](commet_core::clock::ClockError::NotSettable).
-    pub async fn advance_to(&self, until: DateTime<Utc>) -> Result<RunReport> {
-        crate::due::advance_to(self, until).await
     }
 
     // ---- what the parts share --------------------------------------------------------------

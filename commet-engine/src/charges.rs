@@ -25,13 +25,12 @@ use commet_core::customer::Customer;
 use commet_core::invoice::Invoice;
 use commet_core::payment::{AttemptStatus, ChargeResult, PaymentAttempt};
 use commet_core::subscription::{SettledCharge, Subscription};
-use serde::Serialize;
 
-use crate::billing::Billing;
+use crate::billing::{Billing, MAX_RUNS};
 use crate::error::{BillingError, Result};
 use crate::gateway::{ChargeRequest, GatewayError, PaymentOutcome};
-use crate::request::{Finish, MAX_RUNS, Settled};
-use crate::store::{EntityKind, StoreExt};
+use crate::idempotency::IdempotencyRecord;
+use crate::store::{EntityKind, Put, StoreExt};
 use crate::writes::{Stored, Writes};
 
 /// A charge as its intent commit stored it: the attempt, with its invoice, subscription and
@@ -83,6 +82,29 @@ impl Recorded {
     }
 }
 
+/// A settled charge as stored: what a charging call answers from.
+#[derive(Debug, Clone)]
+pub(crate) struct Settled {
+    /// The subscription after the charge.
+    pub(crate) subscription: Subscription,
+    /// The invoice charged.
+    pub(crate) invoice: Invoice,
+    /// What the charge came to.
+    pub(crate) result: ChargeResult,
+}
+
+/// What a settling commit writes besides the settlement: the idempotency record of the call
+/// that made the charge, with its answer (the request flow's `Finish`).
+pub(crate) trait SettlementRecord: Send + Sync {
+    /// The record to write with `settled`, at `now`.
+    fn record(
+        &self,
+        billing: &Billing,
+        settled: &Settled,
+        now: DateTime<Utc>,
+    ) -> Result<Put<IdempotencyRecord>>;
+}
+
 impl Billing {
     /// The result of a recorded attempt: from the domain when no call is needed, else from
     /// the provider. A provider error leaves the outcome unknown: the attempt stays pending
@@ -128,11 +150,11 @@ impl Billing {
     /// race. `recorded` is the charge as stored (by its intent commit, or read); `finish`
     /// writes a charging call's answer under its idempotency key. A charge that someone else
     /// settled meanwhile is answered as they settled it.
-    pub(crate) async fn settle<T: Serialize>(
+    pub(crate) async fn settle(
         &self,
         mut recorded: Recorded,
         result: &ChargeResult,
-        finish: Option<&Finish<'_, T>>,
+        finish: Option<&dyn SettlementRecord>,
     ) -> Result<Settled> {
         let key = recorded.attempt.idempotency_key();
         let mut read_again = false;

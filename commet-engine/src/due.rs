@@ -27,9 +27,9 @@ use commet_core::subscription::{
 };
 
 use crate::billing::Billing;
+use crate::billing::MAX_RUNS;
 use crate::charges::Recorded;
 use crate::error::{BillingError, Result};
-use crate::request::MAX_RUNS;
 use crate::store::{EntityKind, StoreExt};
 use crate::writes::Writes;
 
@@ -155,26 +155,55 @@ pub(crate) trait DeadlineSource: Send + Sync + std::fmt::Debug {
 
 /// The sources, in the order a run visits them: charges a crash abandoned first, so the
 /// subscriptions they block are free again for their own due work.
-pub(crate) fn sources() -> Vec<Box<dyn DeadlineSource>> {
-    vec![Box::new(AbandonedCharges), Box::new(SubscriptionWork)]
+fn sources() -> [&'static dyn DeadlineSource; 2] {
+    [&AbandonedCharges, &SubscriptionWork]
+}
+
+impl Billing {
+    /// Run every piece of work due now, from every source of deadlines, in batches of
+    /// [`batch_size`](crate::BillingConfig::batch_size):
+    ///
+    /// | source | deadline | work |
+    /// |---|---|---|
+    /// | abandoned charges | a pending attempt's `created_at` + [`recovery_grace`](crate::BillingConfig::recovery_grace) | charge again with the same key, settle |
+    /// | subscriptions | [`Subscription::due_work`](commet_core::subscription::Subscription::due_work) (the stores' due index) | what [`Subscription::due_step`](commet_core::subscription::Subscription::due_step) says: a decision, or a charge |
+    ///
+    /// A batch of subscriptions takes two commits (their decisions and charge intents, then
+    /// the charges' outcomes) whatever its size. A subscription whose due work the domain
+    /// refuses is left as it is and reported in [`RunReport::failures`]. Call it from one
+    /// worker loop every minute or so; several workers (processes, machines) may run it on one
+    /// store at once.
+    pub async fn run_due(&self) -> Result<RunReport> {
+        run_due(self).await
+    }
+
+    /// Move the engine's clock (a [`TestClock`](commet_core::clock::TestClock)) forward to
+    /// `until`, stopping at every deadline on the way (renewals, trial reminders and ends,
+    /// dunning retries, scheduled changes, checkout expiry, abandoned charges) and running the
+    /// due work there, so a simulated year produces exactly the timeline a real one would. An
+    /// engine on the wall clock refuses with
+    /// [`ClockError::NotSettable`](commet_core::clock::ClockError::NotSettable).
+    pub async fn advance_to(&self, until: DateTime<Utc>) -> Result<RunReport> {
+        advance_to(self, until).await
+    }
 }
 
 /// Run every source's due work once.
-pub(crate) async fn run_due(billing: &Billing) -> Result<RunReport> {
+async fn run_due(billing: &Billing) -> Result<RunReport> {
     let mut report = RunReport::default();
-    for source in &billing.sources {
+    for source in sources() {
         source.run(billing, &mut report).await?;
     }
     Ok(report)
 }
 
 /// Move the clock from deadline to deadline up to `until`. See [`Billing::advance_to`].
-pub(crate) async fn advance_to(billing: &Billing, until: DateTime<Utc>) -> Result<RunReport> {
+async fn advance_to(billing: &Billing, until: DateTime<Utc>) -> Result<RunReport> {
     let mut report = RunReport::default();
     loop {
         let now = billing.now();
         let mut next: Option<DateTime<Utc>> = None;
-        for source in &billing.sources {
+        for source in sources() {
             if let Some(deadline) = source.next_deadline(billing).await? {
                 next = Some(next.map_or(deadline, |earliest| earliest.min(deadline)));
             }
@@ -238,7 +267,7 @@ impl DeadlineSource for AbandonedCharges {
                 };
                 // Settled by someone else meanwhile: nothing to do.
                 if let Ok(recorded) = billing.read_charge(&attempt.idempotency_key()).await? {
-                    billing.settle::<()>(recorded, &result, None).await?;
+                    billing.settle(recorded, &result, None).await?;
                     report.count_result(&result);
                     report.recovered += 1;
                     report.commits += 1;
@@ -530,7 +559,7 @@ async fn charge_batch(
     }
     // Something moved since the intents were committed: each is settled from fresh reads.
     for (recorded, result) in outcomes {
-        billing.settle::<()>(recorded, &result, None).await?;
+        billing.settle(recorded, &result, None).await?;
         report.commits += 1;
     }
     Ok(unresolved)

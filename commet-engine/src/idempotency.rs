@@ -26,7 +26,6 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{EntityKind, Versioned};
 use commet_core::InvalidField;
 use commet_core::validation::check_text;
 
@@ -62,18 +61,5 @@ impl IdempotencyRecord {
     #[must_use]
     pub fn is_live(&self, now: DateTime<Utc>) -> bool {
         now < self.expires_at
-    }
-}
-
-impl Versioned for IdempotencyRecord {
-    const KIND: EntityKind = EntityKind::IdempotencyRecord;
-    fn key(&self) -> String {
-        self.key.clone()
-    }
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn set_version(&mut self, version: u64) {
-        self.version = version;
     }
 }

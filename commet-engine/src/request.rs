@@ -27,22 +27,17 @@ use chrono::{DateTime, Utc};
 use commet_core::InvalidField;
 use commet_core::catalog::Catalog;
 use commet_core::customer::Customer;
-use commet_core::invoice::Invoice;
 use commet_core::payment::{AttemptStatus, ChargeResult};
-use commet_core::subscription::Subscription;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::billing::Billing;
-use crate::charges::Recorded;
+use crate::billing::{Billing, MAX_RUNS};
+use crate::charges::{Recorded, Settled, SettlementRecord};
 use crate::error::{BillingError, Result};
 use crate::idempotency::IdempotencyRecord;
 use crate::store::{EntityKind, ExpectedVersion, Put, StoreError, StoreExt};
 use crate::writes::Writes;
-
-/// How many times an operation that lost a race is run again before giving up.
-pub(crate) const MAX_RUNS: usize = 16;
 
 /// What a call prepared from its reads.
 #[allow(clippy::large_enum_variant)] // built and moved once per call
@@ -72,17 +67,6 @@ enum Then<T> {
     Answer(T),
     /// The charge the commit recorded, and the customer who pays as read.
     Charge(commet_core::payment::PaymentAttempt, Customer),
-}
-
-/// A settled charge as stored: what a charging call answers from.
-#[derive(Debug, Clone)]
-pub(crate) struct Settled {
-    /// The subscription after the charge.
-    pub(crate) subscription: Subscription,
-    /// The invoice charged.
-    pub(crate) invoice: Invoice,
-    /// What the charge came to.
-    pub(crate) result: ChargeResult,
 }
 
 /// How a charging call answers once its charge is paid.
@@ -126,9 +110,9 @@ impl<T> std::fmt::Debug for Finish<'_, T> {
     }
 }
 
-impl<T: Serialize> Finish<'_, T> {
+impl<T: Serialize> SettlementRecord for Finish<'_, T> {
     /// The record replacing "charge in flight" (stored at version 1 by the intent commit).
-    pub(crate) fn record(
+    fn record(
         &self,
         billing: &Billing,
         settled: &Settled,
@@ -232,7 +216,13 @@ impl Billing {
                 }),
                 _ => None,
             };
-            let settled = self.settle(recorded, &result, finish.as_ref()).await?;
+            let settled = self
+                .settle(
+                    recorded,
+                    &result,
+                    finish.as_ref().map(|f| f as &dyn SettlementRecord),
+                )
+                .await?;
             return match (&settled.result, answer) {
                 (ChargeResult::Paid { .. }, Some(answer)) => answer(&settled),
                 (ChargeResult::Paid { .. }, None) => Err(BillingError::Internal {

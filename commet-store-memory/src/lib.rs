@@ -29,7 +29,9 @@
 //! by e-mail (ASCII case folded), the pages of a customer's subscriptions and invoices and of
 //! a subscription's invoices, the due-work index by (deadline, id), each invoice's attempts
 //! by (attempt, id), the pending attempts by (created at, id), and the outbox by sequence
-//! number. So the cost of a read grows with its answer, not with the store.
+//! number. So the cost of a read grows with its answer, not with the store: `benches/advance.rs`
+//! shows it through the engine, where `Billing::advance_to` costs the same per simulated year
+//! over 100 years as over 800 (figures in the README).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;

@@ -141,11 +141,12 @@
 //! | `tests/open.rs` | a new file is created and migrated, also by several openers at once; a file that is not a commet database is refused; a database written by schema version 1 opens, migrates, and keeps its idempotency records at version 1; an invoice row without its lines digest (as version 1 left them) or with a wrong one is checked against its stored lines |
 //! | `rows::tests::no_statement_is_prepared_again` | no statement the store runs is ever prepared twice by SQLite (the statement cache works for every query shape) |
 //! | `benches/store.rs` | commits and rows per second against raw rusqlite (figures in the README) |
+//! | `benches/renewals.rs` | renewals per second through the engine against raw rusqlite writing the same rows (figures in the README) |
+//! | `examples/fixed_saas.rs` | the README's main job: a year of a fixed-price `SaaS`, through the engine, on a file |
 //!
 //! The engine's tests on this store live in `commet-engine/tests` (`engine_parity`,
 //! `engine_crash`, `engine_crash_paths`, `engine_concurrency`, `engine_concurrent_requests`,
-//! `engine_shared_catalog`), and so does the renewals benchmark
-//! (`commet-engine/benches/renewals.rs`).
+//! `engine_shared_catalog`).
 
 mod codec;
 mod commit;

@@ -9,8 +9,8 @@
 //! `subscription.reactivated` or `subscription.canceled`), so receivers that provision or revoke
 //! on those events see overrides too.
 
+use super::command::{AdminUpdate, OpenInvoicePolicy};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use super::decision::{InvoiceAction, SubscriptionError};
 use super::rules::{Step, canceled, fresh_period};
@@ -19,29 +19,6 @@ use super::transition::{Trigger, transition};
 use super::{Subscription, SubscriptionStatus};
 use crate::InvalidField;
 use crate::validation::check_text;
-
-/// What to do with the open invoice of a past-due subscription when an override moves it on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OpenInvoicePolicy {
-    /// Void it: the customer owes nothing for it.
-    Void,
-    /// Mark it paid outside commet (cash, bank transfer).
-    MarkPaidOutOfBand,
-}
-
-/// An admin override.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AdminUpdate {
-    /// The status to set; must be allowed by [`override_allowed`](super::override_allowed).
-    pub status: SubscriptionStatus,
-    /// Why (required, shown in `subscription.updated`): 1 to 500 characters.
-    pub reason: String,
-    /// Who (required): a support agent's name or id, a migration script ...
-    pub actor: String,
-    /// Required when the subscription is past due: what to do with its open invoice.
-    pub invoice_policy: Option<OpenInvoicePolicy>,
-}
 
 /// Decide an override: the new state and the invoice actions.
 pub(super) fn decide<'a>(

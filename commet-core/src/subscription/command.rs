@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::PricedItems;
-use super::admin::AdminUpdate;
+use super::SubscriptionStatus;
 use super::state::PaymentFailure;
 use super::transition::Trigger;
 use crate::InvalidField;
@@ -285,4 +285,27 @@ pub(super) fn settled(settlement: &Settlement) -> Option<&InvoiceSummary> {
         Settlement::Invoice(invoice) => Some(invoice),
         Settlement::Free => None,
     }
+}
+
+/// What to do with the open invoice of a past-due subscription when an override moves it on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpenInvoicePolicy {
+    /// Void it: the customer owes nothing for it.
+    Void,
+    /// Mark it paid outside commet (cash, bank transfer).
+    MarkPaidOutOfBand,
+}
+
+/// An admin override.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminUpdate {
+    /// The status to set; must be allowed by [`override_allowed`](super::override_allowed).
+    pub status: SubscriptionStatus,
+    /// Why (required, shown in `subscription.updated`): 1 to 500 characters.
+    pub reason: String,
+    /// Who (required): a support agent's name or id, a migration script ...
+    pub actor: String,
+    /// Required when the subscription is past due: what to do with its open invoice.
+    pub invoice_policy: Option<OpenInvoicePolicy>,
 }

@@ -4,7 +4,7 @@
 //! the failure, the admin update ...) and this module turns the row's event kinds into typed
 //! events. So a decision emits exactly the events its row names, by construction.
 
-use super::admin::AdminUpdate;
+use super::command::AdminUpdate;
 use super::command::{CheckoutOffer, FailedCharge};
 use super::decision::{Context, SubscriptionError};
 use super::state::{Dunning, ScheduledCancellation, ScheduledPlanChange, SubscriptionState};

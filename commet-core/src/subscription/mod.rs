@@ -108,8 +108,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use access::{Access, AccessPolicy, AccessReason, PastDueAccess, access, access_for};
-pub use admin::{AdminUpdate, OpenInvoicePolicy};
 pub use charge::{Charge, CheckoutTerms, Resolution, SettledCharge, first_charge};
+pub use command::{AdminUpdate, OpenInvoicePolicy};
 pub use command::{
     ChargeOutcome, CheckoutCompletion, CheckoutOffer, Command, FailedCharge, NewSubscription,
     PlanChange, Settlement,

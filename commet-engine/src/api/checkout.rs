@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use super::subscriptions::{SubscriptionView, stored};
 use crate::billing::Billing;
+use crate::charges::Settled;
 use crate::error::Result;
-use crate::request::{Prepared, Settled};
+use crate::request::Prepared;
 use crate::store::StoreExt;
 use crate::writes::Writes;
 

@@ -18,8 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use super::ById;
 use crate::billing::Billing;
+use crate::charges::Settled;
 use crate::error::Result;
-use crate::request::{Prepared, Settled};
+use crate::request::Prepared;
 use crate::store::{Page, PageRequest, Put, StoreExt, SubscriptionQuery};
 use crate::writes::Writes;
 

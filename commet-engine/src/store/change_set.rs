@@ -120,6 +120,19 @@ impl Versioned for Invoice {
     }
 }
 
+impl Versioned for IdempotencyRecord {
+    const KIND: EntityKind = EntityKind::IdempotencyRecord;
+    fn key(&self) -> String {
+        self.key.clone()
+    }
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn set_version(&mut self, version: u64) {
+        self.version = version;
+    }
+}
+
 impl Versioned for PaymentAttempt {
     const KIND: EntityKind = EntityKind::PaymentAttempt;
     fn key(&self) -> String {

@@ -32,7 +32,7 @@
 //!
 //! The number of subscriptions is `COMMET_BENCH_RENEWALS` (default 100,000).
 //!
-//! Run: `cargo bench -p commet-engine --bench renewals`.
+//! Run: `cargo bench -p commet-store-sqlite --bench renewals`.
 // Benchmark set-up: a failure is a broken benchmark.
 #![allow(
     clippy::unwrap_used,
@@ -43,7 +43,7 @@
     clippy::too_many_lines
 )]
 
-#[path = "../tests/engine_support/mod.rs"]
+#[path = "../../commet-engine/tests/engine_support/mod.rs"]
 mod engine_support;
 
 use std::collections::BTreeMap;

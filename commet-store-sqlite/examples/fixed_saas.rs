@@ -1,8 +1,8 @@
 //! The fixed-price `SaaS` story, on SQLite: a 50 USD/month plan, a year of it.
 //!
 //! ```text
-//! cargo run -p commet-engine --example fixed_saas            # a database in a temporary directory
-//! cargo run -p commet-engine --example fixed_saas -- ./data  # or in a directory of your choice
+//! cargo run -p commet-store-sqlite --example fixed_saas            # a database in a temporary directory
+//! cargo run -p commet-store-sqlite --example fixed_saas -- ./data  # or in a directory of your choice
 //! ```
 //!
 //! Seven customers sign up through checkout on 2025-01-01. Over the year: Ben's card is declined

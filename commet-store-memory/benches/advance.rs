@@ -3,7 +3,7 @@
 //! span (the cost of a renewal must not depend on how many came before it).
 //!
 //! ```text
-//! cargo bench -p commet-engine --bench advance
+//! cargo bench -p commet-store-memory --bench advance
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
