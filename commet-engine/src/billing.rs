@@ -17,9 +17,7 @@ use crate::api::{CatalogApi, Checkout, Customers, Invoices, Subscriptions};
 use crate::config::BillingConfig;
 use crate::error::Result;
 use crate::gateway::PaymentGateway;
-use crate::store::{
-    InvoiceQuery, MAX_PAGE, Page, PageRequest, Store, StoredEvent, SubscriptionQuery,
-};
+use crate::store::{InvoiceQuery, Store, StoredEvent, SubscriptionQuery, every_page};
 
 /// How many times an operation that lost a race is run again before giving up.
 pub(crate) const MAX_RUNS: usize = 16;
@@ -173,9 +171,7 @@ impl Billing {
             customer: Some(customer),
             status: None,
         };
-        let subscriptions = self
-            .all(|page| self.store.subscriptions(query, page))
-            .await?;
+        let subscriptions = every_page(|page| self.store.subscriptions(query, page)).await?;
         Ok(access_for(&subscriptions, self.now(), self.config.access))
     }
 
@@ -262,23 +258,6 @@ impl Billing {
             .issue(Purpose::Checkout, &subscription.to_string(), now)?)
     }
 
-    /// Every item of a paged list.
-    pub(crate) async fn all<T, F>(&self, mut read: impl FnMut(PageRequest) -> F) -> Result<Vec<T>>
-    where
-        F: Future<Output = crate::store::Result<Page<T>>>,
-    {
-        let mut items = Vec::new();
-        let mut request = PageRequest::first(MAX_PAGE);
-        loop {
-            let page = read(request.clone()).await?;
-            items.extend(page.items);
-            match page.next {
-                Some(cursor) => request.after = Some(cursor),
-                None => return Ok(items),
-            }
-        }
-    }
-
     /// The outstanding invoices of a subscription.
     pub(crate) async fn outstanding_invoices(&self, id: SubscriptionId) -> Result<Vec<Invoice>> {
         let query = InvoiceQuery {
@@ -286,7 +265,7 @@ impl Billing {
             subscription: Some(id),
             status: Some(InvoiceStatus::Outstanding),
         };
-        self.all(|page| self.store.invoices(query, page)).await
+        Ok(every_page(|page| self.store.invoices(query, page)).await?)
     }
 }
 

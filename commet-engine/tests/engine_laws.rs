@@ -21,7 +21,7 @@ use commet_core::ids::{CustomerId, SubscriptionId};
 use commet_core::invoice::{Invoice, InvoiceKind, InvoiceStatus};
 use commet_core::payment::AttemptStatus;
 use commet_core::subscription::{AdminUpdate, OpenInvoicePolicy, Subscription, SubscriptionStatus};
-use commet_engine::store::{InvoiceQuery, PageRequest, Store, SubscriptionQuery};
+use commet_engine::store::{InvoiceQuery, PageRequest, Store, SubscriptionQuery, every_page};
 use commet_engine::testkit::gateway::Behaviour;
 use commet_engine::testkit::scenarios::Harness;
 use commet_engine::{BillingError, CancelRequest, RunReport};
@@ -304,19 +304,9 @@ impl World {
 }
 
 async fn all_invoices(store: &dyn Store) -> Vec<Invoice> {
-    let mut all = Vec::new();
-    let mut request = PageRequest::first(100);
-    loop {
-        let page = store
-            .invoices(InvoiceQuery::default(), request.clone())
-            .await
-            .unwrap();
-        all.extend(page.items);
-        match page.next {
-            Some(cursor) => request.after = Some(cursor),
-            None => return all,
-        }
-    }
+    every_page(|page| store.invoices(InvoiceQuery::default(), page))
+        .await
+        .unwrap()
 }
 
 async fn all_subscriptions(store: &dyn Store) -> Vec<Subscription> {

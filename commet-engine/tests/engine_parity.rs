@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use commet_core::invoice::NumberSeries;
-use commet_engine::store::{InvoiceQuery, PageRequest, Store, SubscriptionQuery};
+use commet_engine::store::{InvoiceQuery, Store, SubscriptionQuery, every_page};
 use commet_engine::testkit::scenarios::{self, Transcript};
 use commet_store_memory::MemoryStore;
 
@@ -49,34 +49,20 @@ struct State {
 }
 
 async fn state(store: &dyn Store, series: Option<NumberSeries>) -> State {
-    let mut subscriptions = Vec::new();
-    let mut request = PageRequest::first(100);
-    loop {
-        let page = store
-            .subscriptions(SubscriptionQuery::default(), request.clone())
+    let subscriptions: Vec<String> =
+        every_page(|page| store.subscriptions(SubscriptionQuery::default(), page))
             .await
-            .unwrap();
-        subscriptions.extend(page.items.iter().map(|s| serde_json::to_string(s).unwrap()));
-        match page.next {
-            Some(cursor) => request.after = Some(cursor),
-            None => break,
-        }
-    }
+            .unwrap()
+            .iter()
+            .map(|s| serde_json::to_string(s).unwrap())
+            .collect();
     let mut payment_attempts = Vec::new();
-    let mut request = PageRequest::first(100);
-    loop {
-        let page = store
-            .invoices(InvoiceQuery::default(), request.clone())
-            .await
-            .unwrap();
-        for invoice in &page.items {
-            for attempt in store.payment_attempts(invoice.id()).await.unwrap() {
-                payment_attempts.push(serde_json::to_string(&attempt).unwrap());
-            }
-        }
-        match page.next {
-            Some(cursor) => request.after = Some(cursor),
-            None => break,
+    for invoice in every_page(|page| store.invoices(InvoiceQuery::default(), page))
+        .await
+        .unwrap()
+    {
+        for attempt in store.payment_attempts(invoice.id()).await.unwrap() {
+            payment_attempts.push(serde_json::to_string(&attempt).unwrap());
         }
     }
     let series = series.map(|series| format!("{series:?}"));

@@ -56,7 +56,7 @@ use commet_core::invoice::Invoice;
 use commet_core::payment::{AttemptStatus, PaymentAttempt};
 use commet_core::subscription::Subscription;
 use commet_core::token::SigningKey;
-use commet_engine::store::{InvoiceQuery, PageRequest, Store, SubscriptionQuery};
+use commet_engine::store::{InvoiceQuery, Store, SubscriptionQuery, every_page};
 use commet_engine::testkit::gateway::FakeGateway;
 use commet_engine::{Billing, BillingConfig};
 use commet_store_memory::MemoryStore;
@@ -190,32 +190,16 @@ fn renewals() -> &'static [Renewal] {
         let billing = engine(store.clone());
         renew_all(&rt, billing, n);
         rt.block_on(async {
-            let mut subscriptions = BTreeMap::new();
-            let mut request = PageRequest::first(commet_engine::store::MAX_PAGE);
-            loop {
-                let page = store
-                    .subscriptions(SubscriptionQuery::default(), request.clone())
+            let subscriptions: BTreeMap<_, _> =
+                every_page(|page| store.subscriptions(SubscriptionQuery::default(), page))
                     .await
-                    .unwrap();
-                subscriptions.extend(page.items.into_iter().map(|s| (s.id(), s)));
-                match page.next {
-                    Some(cursor) => request.after = Some(cursor),
-                    None => break,
-                }
-            }
-            let mut invoices = Vec::new();
-            let mut request = PageRequest::first(commet_engine::store::MAX_PAGE);
-            loop {
-                let page = store
-                    .invoices(InvoiceQuery::default(), request.clone())
-                    .await
-                    .unwrap();
-                invoices.extend(page.items);
-                match page.next {
-                    Some(cursor) => request.after = Some(cursor),
-                    None => break,
-                }
-            }
+                    .unwrap()
+                    .into_iter()
+                    .map(|s| (s.id(), s))
+                    .collect();
+            let mut invoices = every_page(|page| store.invoices(InvoiceQuery::default(), page))
+                .await
+                .unwrap();
             invoices.sort_by_key(|i| i.number().map(|n| n.as_str().to_owned()));
             let mut events: BTreeMap<String, Vec<Envelope>> = BTreeMap::new();
             for stored in store.events_after(0, usize::MAX).await.unwrap() {

@@ -28,7 +28,7 @@ use commet_core::event::Event;
 use commet_core::ids::{CustomerId, SubscriptionId};
 use commet_core::subscription::{AdminUpdate, SubscriptionStatus};
 use commet_core::token::SigningKey;
-use commet_engine::store::{InvoiceQuery, PageRequest, Store};
+use commet_engine::store::{InvoiceQuery, Store, every_page};
 use commet_engine::testkit::gateway::{Behaviour, FakeGateway};
 use commet_engine::{Billing, BillingConfig, CancelRequest, CreateSubscription, SubscriptionView};
 use commet_store_sqlite::SqliteStore;
@@ -422,20 +422,8 @@ async fn print_invoices(story: &Story) -> Result<(), Failure> {
         "  {:<12} {:<6} {:<25} {:<14} {:>10} {:>10}",
         "number", "who", "period", "status", "total", "paid"
     );
-    let mut request = PageRequest::first(100);
-    let mut invoices = Vec::new();
-    loop {
-        let page = story
-            .billing
-            .invoices()
-            .list(InvoiceQuery::default(), request.clone())
-            .await?;
-        invoices.extend(page.items);
-        match page.next {
-            Some(cursor) => request.after = Some(cursor),
-            None => break,
-        }
-    }
+    let list = story.billing.invoices();
+    let mut invoices = every_page(|page| list.list(InvoiceQuery::default(), page)).await?;
     invoices.reverse();
     for invoice in &invoices {
         let period = invoice.period().map_or(String::new(), |p| {

@@ -25,7 +25,7 @@ use chrono::{TimeDelta, TimeZone, Utc};
 use commet_core::customer::{Customer, CustomerDetails};
 use commet_core::event::{DEFAULT_API_VERSION, Envelope, Event, Mode};
 use commet_core::ids::{CustomerId, IdGenerator};
-use commet_engine::store::{ChangeSet, PageRequest, Put, Store, StoreError};
+use commet_engine::store::{ChangeSet, Put, Store, StoreError, every_page};
 use commet_store_sqlite::{SCHEMA_VERSION, SqliteStore};
 
 const WRITER: &str = "COMMET_DURABILITY_WRITER";
@@ -110,17 +110,9 @@ fn durability_writer() {
 async fn check_whole_batches(path: &Path) -> u64 {
     let store = SqliteStore::open(path).await.unwrap();
     let mut per_batch: BTreeMap<u64, BTreeSet<CustomerId>> = BTreeMap::new();
-    let mut request = PageRequest::first(100);
-    loop {
-        let page = store.customers(request.clone()).await.unwrap();
-        for customer in &page.items {
-            let n: u64 = customer.metadata()["batch"].parse().unwrap();
-            per_batch.entry(n).or_default().insert(customer.id());
-        }
-        match page.next {
-            Some(cursor) => request.after = Some(cursor),
-            None => break,
-        }
+    for customer in every_page(|page| store.customers(page)).await.unwrap() {
+        let n: u64 = customer.metadata()["batch"].parse().unwrap();
+        per_batch.entry(n).or_default().insert(customer.id());
     }
     let batches = per_batch.len() as u64;
     assert_eq!(

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::billing::Billing;
 use crate::error::{BillingError, Result};
 use crate::request::Prepared;
-use crate::store::{EntityKind, Page, PageRequest, Put, StoreExt, SubscriptionQuery};
+use crate::store::{EntityKind, Page, PageRequest, Put, StoreExt, SubscriptionQuery, every_page};
 use crate::writes::Writes;
 
 /// Customers. From [`Billing::customers`].
@@ -96,12 +96,12 @@ impl<'a> Customers<'a> {
             customer: Some(id),
             status: Some(SubscriptionStatus::PastDue),
         };
-        let past_due: Vec<SubscriptionId> = billing
-            .all(|page| billing.store.subscriptions(query, page))
-            .await?
-            .iter()
-            .map(commet_core::subscription::Subscription::id)
-            .collect();
+        let past_due: Vec<SubscriptionId> =
+            every_page(|page| billing.store.subscriptions(query, page))
+                .await?
+                .iter()
+                .map(commet_core::subscription::Subscription::id)
+                .collect();
         for subscription in past_due {
             match billing.subscriptions().retry_payment(subscription).await {
                 // A decline is recorded by the settlement (dunning goes on); a provider error

@@ -21,7 +21,7 @@ use crate::billing::Billing;
 use crate::charges::Settled;
 use crate::error::Result;
 use crate::request::Prepared;
-use crate::store::{Page, PageRequest, Put, StoreExt, SubscriptionQuery};
+use crate::store::{Page, PageRequest, Put, StoreExt, SubscriptionQuery, every_page};
 use crate::writes::Writes;
 
 /// A subscription to create.
@@ -211,8 +211,7 @@ impl<'a> Subscriptions<'a> {
             customer: Some(customer),
             status: None,
         };
-        Ok(billing
-            .all(|page| billing.store.subscriptions(query, page))
+        Ok(every_page(|page| billing.store.subscriptions(query, page))
             .await?
             .into_iter()
             .find(Subscription::is_current))

@@ -88,7 +88,7 @@ pub use change_set::{
 };
 pub use error::{EntityKind, StoreError};
 pub use facts::{CommitFacts, Lookups, StoredIdempotency, StoredInvoice, recurring_period};
-pub use query::{Cursor, InvoiceQuery, MAX_PAGE, Page, PageRequest, SubscriptionQuery};
+pub use query::{Cursor, InvoiceQuery, MAX_PAGE, Page, PageRequest, SubscriptionQuery, every_page};
 pub use rules::{PreparedCommit, check, prepare};
 
 use crate::idempotency::IdempotencyRecord;

@@ -73,6 +73,40 @@ pub struct Page<T> {
     pub next: Option<Cursor>,
 }
 
+/// Every item of a paged list, newest first: `read` is asked for pages of [`MAX_PAGE`] items,
+/// each after the last one's cursor, until a page has no next cursor.
+///
+/// ```
+/// use commet_engine::store::{InvoiceQuery, Store, every_page};
+/// use commet_store_memory::MemoryStore;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let invoices = every_page(|page| store.invoices(InvoiceQuery::default(), page)).await?;
+/// assert!(invoices.is_empty());
+/// # Ok::<(), commet_engine::store::StoreError>(())
+/// # }).unwrap();
+/// ```
+///
+/// # Errors
+///
+/// The first error `read` answers.
+pub async fn every_page<T, E, F>(mut read: impl FnMut(PageRequest) -> F) -> Result<Vec<T>, E>
+where
+    F: Future<Output = Result<Page<T>, E>>,
+{
+    let mut items = Vec::new();
+    let mut request = PageRequest::first(MAX_PAGE);
+    loop {
+        let page = read(request.clone()).await?;
+        items.extend(page.items);
+        match page.next {
+            Some(cursor) => request.after = Some(cursor),
+            None => return Ok(items),
+        }
+    }
+}
+
 /// Which invoices to list. Empty filters match everything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct InvoiceQuery {

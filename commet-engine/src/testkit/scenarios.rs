@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::gateway::{Behaviour, FakeGateway};
-use crate::store::{InvoiceQuery, PageRequest, Store, StoredEvent};
+use crate::store::{InvoiceQuery, PageRequest, Store, StoredEvent, every_page};
 use crate::{
     Billing, BillingConfig, CancelRequest, ChangeResult, CreateSubscription, SubscriptionView,
 };
@@ -210,21 +210,13 @@ impl Harness {
 
     /// Everything the scenario produced.
     pub async fn transcript(&self) -> Transcript {
-        let mut invoices = Vec::new();
-        let mut request = PageRequest::first(100);
-        loop {
-            let page = self
-                .billing
-                .invoices()
-                .list(InvoiceQuery::default(), request.clone())
-                .await
-                .unwrap();
-            invoices.extend(page.items.iter().map(|i| serde_json::to_string(i).unwrap()));
-            match page.next {
-                Some(cursor) => request.after = Some(cursor),
-                None => break,
-            }
-        }
+        let list = self.billing.invoices();
+        let mut invoices: Vec<String> = every_page(|page| list.list(InvoiceQuery::default(), page))
+            .await
+            .unwrap()
+            .iter()
+            .map(|i| serde_json::to_string(i).unwrap())
+            .collect();
         invoices.reverse();
         let events = self
             .events()

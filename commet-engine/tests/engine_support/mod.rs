@@ -39,7 +39,7 @@ use commet_core::subscription::{
 use commet_core::token::{SignedUrl, SigningKey};
 use commet_engine::BillingConfig;
 use commet_engine::gateway::{ChargeRequest, GatewayError, PaymentGateway, PaymentOutcome};
-use commet_engine::store::{ChangeSet, InvoiceQuery, PageRequest, Put, Store, SubscriptionQuery};
+use commet_engine::store::{ChangeSet, InvoiceQuery, Put, Store, SubscriptionQuery, every_page};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 /// The organization id of the events these tests write.
@@ -652,35 +652,15 @@ impl Audit {
 }
 
 async fn all_invoices(store: &dyn Store) -> Vec<Invoice> {
-    let mut all = Vec::new();
-    let mut request = PageRequest::first(commet_engine::store::MAX_PAGE);
-    loop {
-        let page = store
-            .invoices(InvoiceQuery::default(), request.clone())
-            .await
-            .unwrap();
-        all.extend(page.items);
-        match page.next {
-            Some(cursor) => request.after = Some(cursor),
-            None => return all,
-        }
-    }
+    every_page(|page| store.invoices(InvoiceQuery::default(), page))
+        .await
+        .unwrap()
 }
 
 async fn all_subscriptions(store: &dyn Store) -> Vec<Subscription> {
-    let mut all = Vec::new();
-    let mut request = PageRequest::first(commet_engine::store::MAX_PAGE);
-    loop {
-        let page = store
-            .subscriptions(SubscriptionQuery::default(), request.clone())
-            .await
-            .unwrap();
-        all.extend(page.items);
-        match page.next {
-            Some(cursor) => request.after = Some(cursor),
-            None => return all,
-        }
-    }
+    every_page(|page| store.subscriptions(SubscriptionQuery::default(), page))
+        .await
+        .unwrap()
 }
 
 /// Read the store and the gateway and check what holds at every moment, even right after a
