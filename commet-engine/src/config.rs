@@ -128,7 +128,8 @@ impl BillingConfig {
         ] {
             commet_core::validation::check_url(field, url, false)?;
         }
-        // Bounded, so that adding one to an instant (or taking it away) can never overflow.
+        // Bounded, so that a duration itself can never overflow; adding one to an instant near
+        // the end of time can, and is checked where it is done.
         let positive = |field: &str, ttl: TimeDelta| {
             if ttl > TimeDelta::zero() && ttl <= TimeDelta::days(MAX_DURATION_DAYS) {
                 Ok(())

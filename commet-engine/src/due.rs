@@ -246,7 +246,13 @@ impl DeadlineSource for AbandonedCharges {
     }
 
     async fn run(&self, billing: &Billing, report: &mut RunReport) -> Result<()> {
-        let cutoff = billing.now() - billing.config().recovery_grace;
+        // Before the first instant plus the grace, no charge can be abandoned yet.
+        let Some(cutoff) = billing
+            .now()
+            .checked_sub_signed(billing.config().recovery_grace)
+        else {
+            return Ok(());
+        };
         let mut tried = HashSet::new();
         loop {
             let pending = billing

@@ -331,12 +331,20 @@ impl Billing {
     ) -> Result<IdempotencyRecord> {
         let response =
             serde_json::to_string(response).map_err(|e| InvalidField::new("response", e))?;
+        let expires_at = now
+            .checked_add_signed(self.config().idempotency_ttl)
+            .ok_or_else(|| {
+                InvalidField::new(
+                    "idempotency_ttl",
+                    "the key would be kept past the last instant time can hold",
+                )
+            })?;
         Ok(IdempotencyRecord {
             key: key.to_owned(),
             fingerprint: fingerprint.to_owned(),
             response,
             created_at: now,
-            expires_at: now + self.config().idempotency_ttl,
+            expires_at,
             version: 0,
         })
     }
@@ -361,16 +369,28 @@ fn to_json(value: impl Serialize) -> Result<serde_json::Value> {
 /// A fingerprint of a request: the operation and its arguments, hashed.
 fn fingerprint(operation: &str, request: &impl Serialize) -> Result<String> {
     let body = serde_json::to_string(request).map_err(|e| InvalidField::new("request", e))?;
-    let digest = Sha256::new()
-        .chain_update(operation.as_bytes())
-        .chain_update(b"\n")
-        .chain_update(body.as_bytes())
+    Ok(hex_digest(&[operation.as_bytes(), b"\n", body.as_bytes()]))
+}
+
+/// The key of a call that a keyed call makes on its own (`what`: which one, such as
+/// `retry:sub_...`): derived from the caller's key, so a repeated call replays that call too
+/// instead of making it again. Always 64 hex digits, a colon and `what`, whatever the length of
+/// the caller's key.
+pub(crate) fn derived_key(key: &str, what: &str) -> String {
+    format!("{}:{what}", hex_digest(&[key.as_bytes()]))
+}
+
+/// SHA-256 of `parts` in order, as lowercase hex.
+fn hex_digest(parts: &[&[u8]]) -> String {
+    let digest = parts
+        .iter()
+        .fold(Sha256::new(), Digest::chain_update)
         .finalize();
-    Ok(digest
+    digest
         .iter()
         .fold(String::with_capacity(64), |mut hex, byte| {
             use std::fmt::Write as _;
             let _ = write!(hex, "{byte:02x}");
             hex
-        }))
+        })
 }

@@ -277,6 +277,59 @@ async fn a_hard_decline_waits_for_a_new_payment_method_which_retries_at_once() {
     );
 }
 
+/// A keyed `set_payment_method` retries the past-due subscriptions under keys derived from its
+/// own: repeating it replays those retries (the provider is not asked again), whatever they
+/// answered; the same call without a key is a new request and retries again.
+#[tokio::test]
+async fn a_repeated_set_payment_method_with_one_key_retries_once() {
+    let h = Harness::new(store(), utc(2024, 1, 1));
+    let pro = h.price("pro", "50 USD", Interval::MONTHLY, 0).await;
+    let ana = h.customer(1).await;
+    h.gateway.register(
+        "pm_soon_stolen",
+        Behaviour::DeclineNth {
+            n: 2,
+            code: "stolen_card".into(),
+        },
+    );
+    let subscription = h.subscribe(ana.id(), &pro, "pm_soon_stolen").await;
+    h.advance_to(utc(2024, 2, 3)).await;
+    assert_eq!(
+        h.subscription(&subscription).await.status(),
+        SubscriptionStatus::PastDue
+    );
+    let charges_before = h.gateway.calls().len();
+    // The new card is declined too: the subscription stays past due, open to another retry.
+    for _ in 0..3 {
+        h.billing
+            .idempotent("new-card-1")
+            .customers()
+            .set_payment_method(ana.id(), "pm_card_declined")
+            .await
+            .unwrap();
+    }
+    let calls = h.gateway.calls();
+    assert_eq!(
+        calls.len() - charges_before,
+        1,
+        "one retry for three calls with one key: {calls:?}"
+    );
+    assert_eq!(
+        h.subscription(&subscription).await.status(),
+        SubscriptionStatus::PastDue
+    );
+    h.billing
+        .customers()
+        .set_payment_method(ana.id(), "pm_card_declined")
+        .await
+        .unwrap();
+    assert_eq!(
+        h.gateway.calls().len() - charges_before,
+        2,
+        "a call without a key retries again"
+    );
+}
+
 #[tokio::test]
 async fn an_unreachable_gateway_leaves_the_charge_pending_until_recovery_charges_it_once() {
     let h = Harness::new(store(), utc(2024, 1, 1));
@@ -743,4 +796,76 @@ async fn a_repeated_plan_change_with_one_key_answers_the_first_result() {
             .unwrap(),
         scheduled
     );
+}
+
+/// At the end of time (a test clock near the last instant chrono holds), what would overflow
+/// is a typed error naming what overflowed, never a panic: a key kept for its TTL (24 hours), a
+/// checkout link (24 hours), a trial's end (14 days). The due work still runs.
+#[tokio::test]
+async fn instants_past_the_end_of_time_are_typed_errors() {
+    let last = chrono::DateTime::<chrono::Utc>::MAX_UTC;
+    let h = Harness::new(store(), last - TimeDelta::hours(1));
+    let price = h.price("pro", "50 USD", Interval::MONTHLY, 14).await;
+    let ana = h.customer(1).await;
+    let keyed = h
+        .billing
+        .idempotent("late")
+        .customers()
+        .create(CustomerDetails {
+            email: "late@example.com".into(),
+            ..CustomerDetails::default()
+        })
+        .await;
+    assert!(
+        matches!(&keyed, Err(BillingError::Invalid(invalid)) if invalid.field == "idempotency_ttl"),
+        "{keyed:?}"
+    );
+    let new = commet_engine::CreateSubscription {
+        customer: ana.id(),
+        items: vec![(price.id(), 1)],
+        draft: false,
+        success_url: None,
+        cancel_url: None,
+        metadata: BTreeMap::new(),
+    };
+    let linked = h.billing.subscriptions().create(new.clone()).await;
+    assert!(
+        matches!(&linked, Err(BillingError::Invalid(invalid)) if invalid.field == "ttl"),
+        "{linked:?}"
+    );
+    h.billing.run_due().await.unwrap();
+
+    let h = Harness::new(store(), last - TimeDelta::days(3));
+    let price = h.price("pro", "50 USD", Interval::MONTHLY, 14).await;
+    let ana = h.customer(1).await;
+    let view = h
+        .billing
+        .subscriptions()
+        .create(commet_engine::CreateSubscription {
+            customer: ana.id(),
+            items: vec![(price.id(), 1)],
+            ..new
+        })
+        .await
+        .unwrap();
+    let token = view.checkout_url.unwrap().token().unwrap().to_owned();
+    let opened = h
+        .billing
+        .checkout()
+        .open(view.subscription.id(), &token)
+        .await;
+    assert!(
+        matches!(&opened, Err(BillingError::Invalid(invalid)) if invalid.field == "trial_days"),
+        "{opened:?}"
+    );
+    let completed = h
+        .billing
+        .checkout()
+        .complete(view.subscription.id(), &token, "pm_card_visa")
+        .await;
+    assert!(
+        matches!(&completed, Err(BillingError::Invalid(invalid)) if invalid.field == "trial_days"),
+        "{completed:?}"
+    );
+    h.billing.run_due().await.unwrap();
 }

@@ -11,6 +11,7 @@ use super::decision::{Context, Decision, InvoiceAction, SubscriptionError, void}
 use super::state::{ChargeInFlight, PaymentFailure, SubscriptionState};
 use super::transition::{IllegalTransition, Trigger, transition};
 use super::{PricedItems, Subscription};
+use crate::InvalidField;
 use crate::calendar::{BillingCycle, Period};
 use crate::catalog::Price;
 use crate::customer::Customer;
@@ -138,6 +139,22 @@ fn trial_days(items: &[(Price, u32)]) -> u32 {
         .unwrap_or(0)
 }
 
+/// When a trial of the items' longest trial days, started `now`, ends (`None`: no trial).
+fn trial_end(
+    items: &[(Price, u32)],
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, SubscriptionError> {
+    let trial = trial_days(items);
+    if trial == 0 {
+        return Ok(None);
+    }
+    now.checked_add_signed(TimeDelta::days(trial.into()))
+        .map(Some)
+        .ok_or_else(|| {
+            InvalidField::new("trial_days", "the trial would end after the last instant").into()
+        })
+}
+
 impl Subscription {
     /// The subscription's items with their prices, from the catalog.
     pub fn priced_items(
@@ -182,10 +199,9 @@ impl Subscription {
             .into());
         }
         let items = self.priced_items(context)?;
-        let trial = trial_days(&items);
         Ok(CheckoutTerms {
             amount_due_now: first_charge(&items, customer, open_first, context)?,
-            trial_ends_at: (trial > 0).then(|| context.now + TimeDelta::days(trial.into())),
+            trial_ends_at: trial_end(&items, context.now)?,
         })
     }
 
@@ -201,9 +217,7 @@ impl Subscription {
     ) -> Result<Resolution, SubscriptionError> {
         self.check_chargeable(Trigger::CheckoutPaid)?;
         let items = self.priced_items(context)?;
-        let trial = trial_days(&items);
-        if trial > 0 {
-            let ends_at = context.now + TimeDelta::days(trial.into());
+        if let Some(ends_at) = trial_end(&items, context.now)? {
             let command = Command::CompleteCheckout(CheckoutCompletion::Trial { ends_at });
             return Ok(Resolution::Decided(self.decide(&command, context)?));
         }

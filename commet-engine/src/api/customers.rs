@@ -6,9 +6,10 @@ use commet_core::ids::{CustomerId, SubscriptionId};
 use commet_core::subscription::SubscriptionStatus;
 use serde::Serialize;
 
+use crate::api::Subscriptions;
 use crate::billing::Billing;
 use crate::error::{BillingError, Result};
-use crate::request::Prepared;
+use crate::request::{Prepared, derived_key};
 use crate::store::{EntityKind, Page, PageRequest, Put, StoreExt, SubscriptionQuery, every_page};
 use crate::writes::Writes;
 
@@ -67,6 +68,10 @@ impl<'a> Customers<'a> {
     /// `customer.updated`. Every past-due subscription of the customer is then retried at once
     /// with the new method (DESIGN.md section 8); the customer is returned either way, and a
     /// declined retry is reported by the subscription's events.
+    ///
+    /// With an idempotency key, each retry is made under a key derived from it and the
+    /// subscription, so repeating the call replays the retries it made instead of charging
+    /// again (and makes those a crash interrupted).
     pub async fn set_payment_method(
         &self,
         id: CustomerId,
@@ -103,7 +108,13 @@ impl<'a> Customers<'a> {
                 .map(commet_core::subscription::Subscription::id)
                 .collect();
         for subscription in past_due {
-            match billing.subscriptions().retry_payment(subscription).await {
+            let retry_key = self
+                .key
+                .map(|key| derived_key(key, &format!("retry:{subscription}")));
+            let retried = Subscriptions::new(billing, retry_key.as_deref())
+                .retry_payment(subscription)
+                .await;
+            match retried {
                 // A decline is recorded by the settlement (dunning goes on); a provider error
                 // leaves the charge to the recovery of abandoned charges; a charge already in
                 // flight, or a subscription that moved on, has nothing to retry now.
