@@ -9,7 +9,7 @@ use commet_core::calendar::Period;
 use commet_core::invoice::{Invoice, InvoiceNumber, InvoiceRecord, LineItem, LineRecord};
 use commet_core::money::Currency;
 use commet_engine::store::EntityKind;
-use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
+use rusqlite::{Connection, Row, params_from_iter};
 
 use super::{Writes, execute, query, statement};
 use crate::codec::{self, Bound, Columns, borrowed, micros, opt_borrowed, opt_micros, owned};
@@ -38,8 +38,9 @@ static SAME_LINES: LazyLock<Writes> =
     LazyLock::new(|| Writes::with_condition("invoices", WRITE_COLUMNS, "lines_digest = ?25"));
 
 /// A digest of an invoice's lines, equal for lines equal as values (a quantity of `1.0` is the
-/// quantity `1`): the first 16 bytes of SHA-256 over each line's fields in binary (decimals
-/// normalized, instants in microseconds, texts with their lengths).
+/// quantity `1`): the first 16 bytes of SHA-256 over the invoice's currency (every line amount
+/// is in it) and each line's fields in binary (decimals normalized, instants in microseconds,
+/// texts with their lengths).
 fn lines_digest(invoice: &Invoice) -> Vec<u8> {
     use commet_core::ids::TypedId;
     use sha2::{Digest, Sha256};
@@ -57,6 +58,7 @@ fn lines_digest(invoice: &Invoice) -> Vec<u8> {
         }
     }
     let mut hasher = Sha256::new();
+    text(&mut hasher, invoice.currency().code());
     for line in invoice.lines() {
         let period = line.period();
         text(&mut hasher, line.kind().as_str());
@@ -121,15 +123,32 @@ pub(crate) fn insert(conn: &Connection, invoice: &Invoice, version: i64) -> Resu
     insert_lines(conn, invoice)
 }
 
-/// How an invoice is stored now: its version, and whether it is a draft (whose lines may
-/// still change).
-pub(crate) fn stored(conn: &Connection, id: &str) -> Result<Option<(i64, bool)>> {
-    let mut stmt = statement(conn, "SELECT version, status FROM invoices WHERE id = ?1")?;
-    Ok(stmt
-        .query_row([id], |row| {
-            Ok((row.get(0)?, row.get::<_, String>(1)? == "draft"))
-        })
-        .optional()?)
+/// How an invoice is stored now.
+pub(crate) struct Stored {
+    /// The stored version.
+    pub(crate) version: i64,
+    /// True while it is a draft, whose lines may still change.
+    pub(crate) draft: bool,
+    /// The currency its stored lines are in.
+    pub(crate) currency: Currency,
+}
+
+/// How the invoice `id` is stored now, if it is.
+pub(crate) fn stored(conn: &Connection, id: &str) -> Result<Option<Stored>> {
+    Ok(query(
+        conn,
+        "SELECT version, status, currency FROM invoices WHERE id = CAST(?1 AS TEXT)",
+        [id],
+        |row| {
+            let columns = Columns::new(row, EntityKind::Invoice);
+            Ok(Stored {
+                version: columns.get(0)?,
+                draft: columns.text(1)? == "draft",
+                currency: columns.parse(2)?,
+            })
+        },
+    )?
+    .pop())
 }
 
 /// Rewrite an invoice stored at `expected`; false if it is not at that version. A draft's lines
@@ -147,13 +166,18 @@ pub(crate) fn update(
         return Ok(true);
     }
     let id = invoice.id().to_string();
-    let Some((stored_version, draft)) = stored(conn, &id)? else {
+    let Some(Stored {
+        version: stored_version,
+        draft,
+        currency,
+    }) = stored(conn, &id)?
+    else {
         return Ok(false);
     };
     if stored_version != expected {
         return Ok(false);
     }
-    if !draft && !lines_unchanged(conn, invoice)? {
+    if !draft && !lines_unchanged(conn, invoice, currency)? {
         return Err(lines_changed());
     }
     if !WRITES.update(conn, values(invoice, version)?, expected)? {
@@ -171,10 +195,15 @@ pub(crate) fn lines_changed() -> crate::error::Error {
     InvalidField::new("invoice.lines", "a finalized invoice's lines cannot change").into()
 }
 
-/// True if the stored lines of `invoice` are its lines, compared as values (a quantity of `1.0`
-/// is the quantity `1`), as the engine's rules compare them.
-pub(crate) fn lines_unchanged(conn: &Connection, invoice: &Invoice) -> Result<bool> {
-    let stored = lines(conn, &invoice.id().to_string(), invoice.currency())?;
+/// True if the stored lines of `invoice`, read in the currency they were stored in, are its
+/// lines, compared as values (a quantity of `1.0` is the quantity `1`; `20 USD` is not
+/// `20 EUR`), as the engine's rules compare them.
+pub(crate) fn lines_unchanged(
+    conn: &Connection,
+    invoice: &Invoice,
+    stored_currency: Currency,
+) -> Result<bool> {
+    let stored = lines(conn, &invoice.id().to_string(), stored_currency)?;
     Ok(stored.iter().eq(invoice
         .lines()
         .iter()

@@ -263,8 +263,8 @@ pub async fn malformed_change_sets_are_refused(store: &dyn Store) {
 }
 
 /// An invoice's lines are written while it is a draft and fixed once it is finalized: a later
-/// write may change its status and amounts paid, but a write that changes its lines is refused
-/// as `invoice.lines`, with nothing written.
+/// write may change its status and amounts paid, but a write that changes its lines (or the
+/// currency their amounts are in) is refused as `invoice.lines`, with nothing written.
 pub async fn invoice_lines_change_only_while_draft(store: &dyn Store) {
     let catalog = Fixtures::new();
     let now = utc(2024, 1, 1);
@@ -344,6 +344,23 @@ pub async fn invoice_lines_change_only_while_draft(store: &dyn Store) {
     let stored = store.invoice(draft.id()).await.unwrap().unwrap();
     assert_eq!(stored.status(), InvoiceStatus::Paid);
     assert_eq!(stored.lines(), draft.lines());
+
+    // The currency is part of every line amount: the same figures in euros are other lines.
+    let in_euros = serde_json::to_string(&stored.to_record())
+        .unwrap()
+        .replace("USD", "EUR");
+    let in_euros = Invoice::from_record(serde_json::from_str(&in_euros).unwrap()).unwrap();
+    assert_eq!(in_euros.currency(), Currency::EUR);
+    let refused = store.commit(write(in_euros)).await;
+    assert!(
+        matches!(&refused, Err(StoreError::Invalid(invalid)) if invalid.field == "invoice.lines"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.invoice(draft.id()).await.unwrap().as_ref(),
+        Some(&stored),
+        "a refused write changes nothing"
+    );
 
     // Lines are compared as values: a quantity written `1.0` is the stored `1`, not a change.
     let mut record = stored.to_record();
