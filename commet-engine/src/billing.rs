@@ -13,11 +13,12 @@ use commet_core::policy::BillingPolicy;
 use commet_core::subscription::{Access, Context, access_for};
 use commet_core::token::{Links, Purpose, SignedUrl};
 
-use crate::api::{CatalogApi, Checkout, Customers, Invoices, Subscriptions};
+use crate::api::{CatalogApi, Checkout, Customers, Invoices, Subscriptions, Webhooks};
 use crate::config::BillingConfig;
 use crate::error::Result;
 use crate::gateway::PaymentGateway;
 use crate::store::{InvoiceQuery, Store, StoredEvent, SubscriptionQuery, every_page};
+use crate::webhooks::Transport;
 
 /// How many times an operation that lost a race is run again before giving up.
 pub(crate) const MAX_RUNS: usize = 16;
@@ -72,6 +73,7 @@ pub struct Billing {
     config: BillingConfig,
     pub(crate) policy: BillingPolicy,
     catalog: Mutex<Option<Arc<Catalog>>>,
+    pub(crate) transport: Option<Arc<dyn Transport>>,
 }
 
 impl Billing {
@@ -92,7 +94,17 @@ impl Billing {
             policy: config.policy(),
             config,
             catalog: Mutex::new(None),
+            transport: None,
         })
+    }
+
+    /// The same engine, delivering webhooks through `transport` (`commet_webhooks::HttpTransport`
+    /// in production, a fake in tests). Without one, endpoints cannot be registered and no
+    /// delivery is made.
+    #[must_use]
+    pub fn with_transport(mut self, transport: Arc<dyn Transport>) -> Billing {
+        self.transport = Some(transport);
+        self
     }
 
     /// The same engine with another id generator (a seeded one makes ids reproducible, so two
@@ -149,6 +161,12 @@ impl Billing {
     #[must_use]
     pub fn invoices(&self) -> Invoices<'_> {
         Invoices::new(self, None)
+    }
+
+    /// Webhook endpoints and their deliveries.
+    #[must_use]
+    pub fn webhooks(&self) -> Webhooks<'_> {
+        Webhooks::new(self)
     }
 
     /// The same operations, made idempotent with `key` (1 to 255 characters): repeating a call

@@ -4,6 +4,7 @@ use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 
 use commet_core::InvalidField;
+use commet_core::delivery::{RetrySchedule, UrlPolicy};
 use commet_core::dunning::DunningPolicy;
 use commet_core::event::{DEFAULT_API_VERSION, Mode};
 use commet_core::invoice::NumberSeries;
@@ -33,6 +34,65 @@ impl Default for LinkTtls {
             checkout: TimeDelta::hours(24),
             portal: TimeDelta::hours(1),
             recovery: TimeDelta::days(7),
+        }
+    }
+}
+
+/// How webhooks are delivered (DESIGN.md section 9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// Accept `http://` endpoint URLs (local receivers in tests and development). Off by
+    /// default: endpoints must be `https`.
+    pub allow_http: bool,
+    /// In live mode, accept endpoints on private and loopback addresses (by URL and by what
+    /// their host resolves to). Off by default; sandbox mode always allows them.
+    pub allow_private_addresses: bool,
+    /// How long one attempt may take, connecting and reading the answer: 10 s by default.
+    pub timeout: TimeDelta,
+    /// When a failed delivery is tried again: 1 m, 5 m, 15 m, 30 m, 1 h, 2 h, 4 h after the
+    /// first failure by default.
+    pub retry_schedule: RetrySchedule,
+    /// An endpoint every attempt to which failed for this long is disabled: 3 days by
+    /// default.
+    pub disable_after: TimeDelta,
+    /// How long a rotated-out secret keeps signing: 24 hours by default.
+    pub rotation_grace: TimeDelta,
+    /// How long a claimed attempt is another worker's before it may be claimed again (the
+    /// worker died): the timeout plus this margin, 1 minute by default.
+    pub claim_margin: TimeDelta,
+    /// How many deliveries a run sends at once.
+    pub concurrency: usize,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            allow_http: false,
+            allow_private_addresses: false,
+            timeout: TimeDelta::seconds(10),
+            retry_schedule: RetrySchedule::default(),
+            disable_after: TimeDelta::days(3),
+            rotation_grace: TimeDelta::hours(24),
+            claim_margin: TimeDelta::minutes(1),
+            concurrency: 16,
+        }
+    }
+}
+
+impl WebhookConfig {
+    /// How long a claim lasts: the timeout and the margin.
+    #[must_use]
+    pub fn lease(&self) -> TimeDelta {
+        self.timeout + self.claim_margin
+    }
+
+    /// Where endpoints may point, in `mode`.
+    #[must_use]
+    pub fn url_policy(&self, mode: Mode) -> UrlPolicy {
+        UrlPolicy {
+            mode,
+            allow_http: self.allow_http,
+            allow_private_addresses: self.allow_private_addresses,
         }
     }
 }
@@ -88,6 +148,8 @@ pub struct BillingConfig {
     pub recovery_grace: TimeDelta,
     /// How many subscriptions `run_due` handles per commit.
     pub batch_size: usize,
+    /// Webhook delivery.
+    pub webhooks: WebhookConfig,
 }
 
 impl BillingConfig {
@@ -114,6 +176,7 @@ impl BillingConfig {
             idempotency_ttl: TimeDelta::hours(24),
             recovery_grace: TimeDelta::minutes(5),
             batch_size: 200,
+            webhooks: WebhookConfig::default(),
         }
     }
 
@@ -150,6 +213,22 @@ impl BillingConfig {
         }
         if !(1..=10_000).contains(&self.batch_size) {
             return Err(InvalidField::new("batch_size", "must be 1 to 10000"));
+        }
+        let webhooks = &self.webhooks;
+        if webhooks.timeout <= TimeDelta::zero() || webhooks.timeout > TimeDelta::minutes(5) {
+            return Err(InvalidField::new(
+                "webhooks.timeout",
+                "must be positive and at most 5 minutes",
+            ));
+        }
+        positive("webhooks.disable_after", webhooks.disable_after)?;
+        positive("webhooks.rotation_grace", webhooks.rotation_grace)?;
+        positive("webhooks.claim_margin", webhooks.claim_margin)?;
+        if !(1..=1_000).contains(&webhooks.concurrency) {
+            return Err(InvalidField::new(
+                "webhooks.concurrency",
+                "must be 1 to 1000",
+            ));
         }
         Ok(())
     }

@@ -10,8 +10,10 @@
 //! |---|---|---|
 //! | abandoned charges | a pending attempt's `created_at` + [`recovery_grace`](crate::BillingConfig::recovery_grace) | charge again with the same key, settle |
 //! | subscriptions | [`Subscription::due_work`] (the stores' due index) | what [`Subscription::due_step`] says: a decision, or a charge |
+//! | webhook fan-out | the first outbox event without its deliveries | one delivery per event and endpoint that receives it ([`crate::webhooks`]) |
+//! | webhook deliveries | a pending delivery's next attempt | claim, sign, send, log; retry on the schedule |
 //!
-//! Webhook deliveries will be a third source. Each source's work is done in batches of
+//! Each source's work is done in batches of
 //! [`batch_size`](crate::BillingConfig::batch_size); a batch of subscriptions takes two commits
 //! (their decisions and charge intents, then the charges' outcomes) whatever its size.
 
@@ -31,6 +33,7 @@ use crate::billing::MAX_RUNS;
 use crate::charges::Recorded;
 use crate::error::{BillingError, Result};
 use crate::store::{EntityKind, StoreExt};
+use crate::webhooks::deliver::{DueDeliveries, FanOut};
 use crate::writes::Writes;
 
 /// What a run did.
@@ -61,6 +64,14 @@ pub struct RunReport {
     pub charges_unresolved: u64,
     /// Abandoned charges (from a crashed process) completed.
     pub recovered: u64,
+    /// Webhook deliveries created from the outbox (one per event and endpoint).
+    pub deliveries_created: u64,
+    /// Webhook attempts sent.
+    pub webhook_attempts: u64,
+    /// Webhook deliveries that succeeded.
+    pub webhooks_delivered: u64,
+    /// Webhook deliveries that failed for good (retries used up, `410`, endpoint disabled).
+    pub webhooks_failed: u64,
     /// Commits made.
     pub commits: u64,
     /// Subscriptions whose due work the domain refused (a bug, or data edited by hand): left
@@ -91,6 +102,10 @@ impl RunReport {
         self.charges_declined += other.charges_declined;
         self.charges_unresolved += other.charges_unresolved;
         self.recovered += other.recovered;
+        self.deliveries_created += other.deliveries_created;
+        self.webhook_attempts += other.webhook_attempts;
+        self.webhooks_delivered += other.webhooks_delivered;
+        self.webhooks_failed += other.webhooks_failed;
         self.commits += other.commits;
         self.failures.extend(other.failures);
     }
@@ -107,6 +122,9 @@ impl RunReport {
             + self.plan_changes
             + self.checkouts_expired
             + self.recovered
+            + self.deliveries_created
+            + self.webhook_attempts
+            + self.webhooks_failed
             > 0
     }
 
@@ -154,9 +172,15 @@ pub(crate) trait DeadlineSource: Send + Sync + std::fmt::Debug {
 }
 
 /// The sources, in the order a run visits them: charges a crash abandoned first, so the
-/// subscriptions they block are free again for their own due work.
-fn sources() -> [&'static dyn DeadlineSource; 2] {
-    [&AbandonedCharges, &SubscriptionWork]
+/// subscriptions they block are free again for their own due work; then the events all of
+/// that committed are fanned out into webhook deliveries, and the deliveries due are sent.
+fn sources() -> [&'static dyn DeadlineSource; 4] {
+    [
+        &AbandonedCharges,
+        &SubscriptionWork,
+        &FanOut,
+        &DueDeliveries,
+    ]
 }
 
 impl Billing {
@@ -167,6 +191,8 @@ impl Billing {
     /// |---|---|---|
     /// | abandoned charges | a pending attempt's `created_at` + [`recovery_grace`](crate::BillingConfig::recovery_grace) | charge again with the same key, settle |
     /// | subscriptions | [`Subscription::due_work`](commet_core::subscription::Subscription::due_work) (the stores' due index) | what [`Subscription::due_step`](commet_core::subscription::Subscription::due_step) says: a decision, or a charge |
+    /// | webhook fan-out | the first outbox event without its deliveries | one delivery per event and endpoint that receives it |
+    /// | webhook deliveries | a pending delivery's next attempt | claim, sign, send, log; retry on the schedule |
     ///
     /// A batch of subscriptions takes two commits (their decisions and charge intents, then
     /// the charges' outcomes) whatever its size. A subscription whose due work the domain

@@ -4,6 +4,7 @@ use crate::gateway::GatewayError;
 use crate::store::{EntityKind, StoreError};
 use commet_core::InvalidField;
 use commet_core::clock::ClockError;
+use commet_core::delivery::DeliveryError;
 use commet_core::invoice::InvoiceError;
 use commet_core::proration::ProrationError;
 use commet_core::subscription::SubscriptionError;
@@ -83,6 +84,13 @@ pub enum BillingError {
         /// What was contended.
         what: String,
     },
+    /// A webhook delivery cannot do that now (HTTP 409).
+    #[error(transparent)]
+    Delivery(#[from] DeliveryError),
+    /// Webhooks need a transport: build the engine with
+    /// [`Billing::with_transport`](crate::Billing::with_transport) (HTTP 501).
+    #[error("no webhook transport is configured: see Billing::with_transport")]
+    NoTransport,
     /// The store failed (HTTP 500/503).
     #[error(transparent)]
     Store(StoreError),

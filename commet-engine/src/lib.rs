@@ -53,14 +53,15 @@ mod request;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod webhooks;
 mod writes;
 
 pub use api::{
     CancelRequest, CatalogApi, ChangeResult, Checkout, CheckoutSession, CreateSubscription,
-    Customers, Invoices, SubscriptionView, Subscriptions,
+    Customers, Invoices, SubscriptionView, Subscriptions, TestDelivery, Webhooks,
 };
 pub use billing::{Billing, Idempotent};
-pub use config::{BillingConfig, LinkTtls, MAX_DURATION_DAYS};
+pub use config::{BillingConfig, LinkTtls, MAX_DURATION_DAYS, WebhookConfig};
 pub use due::{DueFailure, RunReport};
 pub use error::{BillingError, Result};
 

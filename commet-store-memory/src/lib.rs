@@ -42,15 +42,19 @@ use chrono::{DateTime, Utc};
 use commet_core::InvalidField;
 use commet_core::catalog::{Plan, Price};
 use commet_core::customer::Customer;
-use commet_core::ids::{CustomerId, EventId, InvoiceId, PlanId, PriceId, SubscriptionId, TypedId};
+use commet_core::delivery::{Delivery, WebhookEndpoint};
+use commet_core::ids::{
+    CustomerId, DeliveryId, EndpointId, EventId, InvoiceId, PlanId, PriceId, SubscriptionId,
+    TypedId,
+};
 use commet_core::invoice::{Invoice, NumberSeries};
 use commet_core::payment::{PaymentAttempt, PaymentAttemptId};
 use commet_core::subscription::Subscription;
 use commet_engine::idempotency::IdempotencyRecord;
 use commet_engine::store::{
-    ChangeSet, CommitFacts, CommitReceipt, Cursor, InvoiceQuery, Lookups, Page, PageRequest,
-    PreparedCommit, Put, Result, Store, StoredEvent, StoredIdempotency, StoredInvoice,
-    SubscriptionQuery, Versioned, prepare, recurring_period,
+    ChangeSet, CommitFacts, CommitReceipt, Cursor, DeliveryCursor, DeliveryQuery, InvoiceQuery,
+    Lookups, Page, PageRequest, PreparedCommit, Put, Result, Store, StoredEvent, StoredIdempotency,
+    StoredInvoice, SubscriptionQuery, Versioned, prepare, recurring_period,
 };
 
 /// The in-memory store. Cheap to create; share it behind an `Arc`.
@@ -83,6 +87,14 @@ struct State {
     events: Vec<StoredEvent>,
     event_ids: HashSet<EventId>,
     idempotency: HashMap<String, IdempotencyRecord>,
+    endpoints: BTreeMap<EndpointId, WebhookEndpoint>,
+    deliveries: BTreeMap<DeliveryId, Delivery>,
+    delivery_keys: HashMap<(EndpointId, EventId), DeliveryId>,
+    deliveries_of_endpoint: HashMap<EndpointId, BTreeSet<DeliveryId>>,
+    deliveries_of_event: HashMap<EventId, BTreeSet<DeliveryId>>,
+    /// Pending deliveries by (next attempt, id).
+    due_deliveries: BTreeSet<(DateTime<Utc>, DeliveryId)>,
+    delivery_cursor: Option<DeliveryCursor>,
 }
 
 impl MemoryStore {
@@ -249,6 +261,19 @@ impl State {
                 self.series.get(prefix).cloned()
             }),
             last_event_seq: self.events.len() as u64,
+            endpoints: known(&lookups.endpoints, |id| {
+                self.endpoints.get(id).map(WebhookEndpoint::version)
+            }),
+            deliveries: known(&lookups.deliveries, |id| {
+                self.deliveries.get(id).map(|delivery| delivery.version)
+            }),
+            delivery_keys: known(&lookups.delivery_keys, |key| {
+                self.delivery_keys.get(key).copied()
+            }),
+            delivery_cursor: self
+                .delivery_cursor
+                .filter(|_| lookups.delivery_cursor)
+                .map(|cursor| cursor.version),
         }
     }
 
@@ -287,7 +312,59 @@ impl State {
             let record = put.stored();
             self.idempotency.insert(record.key.clone(), record);
         }
+        for put in changes.endpoints {
+            let endpoint = put.stored();
+            self.endpoints.insert(endpoint.id(), endpoint);
+        }
+        for put in changes.deliveries {
+            self.apply_delivery(put.stored());
+        }
+        if let Some(put) = changes.delivery_cursor {
+            self.delivery_cursor = Some(put.stored());
+        }
         receipt
+    }
+
+    fn apply_delivery(&mut self, delivery: Delivery) {
+        let id = delivery.id;
+        let due = |delivery: &Delivery| {
+            (delivery.status == commet_core::delivery::DeliveryStatus::Pending)
+                .then_some(delivery.next_attempt_at)
+                .flatten()
+        };
+        let old = self.deliveries.get(&id);
+        let (was_due, is_due) = (old.and_then(due), due(&delivery));
+        if was_due != is_due {
+            if let Some(at) = was_due {
+                self.due_deliveries.remove(&(at, id));
+            }
+            if let Some(at) = is_due {
+                self.due_deliveries.insert((at, id));
+            }
+        }
+        let old_key = old.map(|old| (old.endpoint, old.event));
+        let key = (delivery.endpoint, delivery.event);
+        if old_key != Some(key) {
+            if let Some(old_key) = old_key
+                && self.delivery_keys.get(&old_key) == Some(&id)
+            {
+                self.delivery_keys.remove(&old_key);
+            }
+            self.delivery_keys.insert(key, id);
+        }
+        reindex(
+            &mut self.deliveries_of_endpoint,
+            old_key.map(|key| key.0),
+            Some(key.0),
+            id,
+        );
+        reindex(
+            &mut self.deliveries_of_event,
+            old_key.map(|key| key.1),
+            Some(key.1),
+            id,
+        );
+        self.deliveries.insert(id, delivery);
     }
 
     fn apply_customers(&mut self, puts: Vec<Put<Customer>>) {
@@ -565,6 +642,54 @@ impl Store for MemoryStore {
 
     async fn idempotency_record(&self, key: &str) -> Result<Option<IdempotencyRecord>> {
         Ok(self.state().idempotency.get(key).cloned())
+    }
+
+    async fn last_event_seq(&self) -> Result<u64> {
+        Ok(self.state().events.len() as u64)
+    }
+
+    async fn webhook_endpoints(&self) -> Result<Vec<WebhookEndpoint>> {
+        Ok(self.state().endpoints.values().cloned().collect())
+    }
+
+    async fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>> {
+        Ok(self.state().deliveries.get(&id).cloned())
+    }
+
+    async fn deliveries(
+        &self,
+        query: DeliveryQuery,
+        request: PageRequest,
+    ) -> Result<Page<Delivery>> {
+        let (limit, upper) = bounds(&request)?;
+        let state = self.state();
+        let keep = |delivery: &Delivery| query.matches(delivery);
+        Ok(match (query.event, query.endpoint) {
+            (Some(event), _) => {
+                let index = state.deliveries_of_event.get(&event);
+                page(limit, indexed(&state.deliveries, index, upper), keep)
+            }
+            (None, Some(endpoint)) => {
+                let index = state.deliveries_of_endpoint.get(&endpoint);
+                page(limit, indexed(&state.deliveries, index, upper), keep)
+            }
+            (None, None) => page(limit, all(&state.deliveries, upper), keep),
+        })
+    }
+
+    async fn due_deliveries(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Delivery>> {
+        let state = self.state();
+        Ok(state
+            .due_deliveries
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .take(limit)
+            .filter_map(|(_, id)| state.deliveries.get(id).cloned())
+            .collect())
+    }
+
+    async fn delivery_cursor(&self) -> Result<DeliveryCursor> {
+        Ok(self.state().delivery_cursor.unwrap_or_default())
     }
 
     async fn commit(&self, changes: ChangeSet) -> Result<CommitReceipt> {

@@ -31,7 +31,7 @@ use payload::{
     InvoiceData, PastDueData, PaymentFailedData, PaymentReceivedData, PaymentRecoveredData,
     PaymentRetryFailedData, PlanChangeRevokedData, PlanChangeScheduledData, PlanChangedData,
     SubscriptionActivatedData, SubscriptionCanceledData, SubscriptionCreatedData,
-    SubscriptionPaymentFailedData, TrialConvertedData, TrialData,
+    SubscriptionPaymentFailedData, TrialConvertedData, TrialData, WebhookTestData,
 };
 
 macro_rules! events {
@@ -136,6 +136,8 @@ events! {
     CustomerCreated(CustomerData) => "customer.created",
     /// A customer was updated.
     CustomerUpdated(CustomerData) => "customer.updated",
+    /// A test delivery to one endpoint, sent by hand (commet; never in the outbox).
+    WebhookTest(WebhookTestData) => "webhook.test",
 }
 
 impl fmt::Display for EventKind {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::wire::{currency, time};
 use crate::calendar::Frequency;
-use crate::ids::{CustomerId, InvoiceId, PlanId, SubscriptionId};
+use crate::ids::{CustomerId, EndpointId, InvoiceId, PlanId, SubscriptionId};
 use crate::invoice::InvoiceSummary;
 use crate::money::Currency;
 use crate::subscription::SubscriptionStatus;
@@ -472,4 +472,15 @@ pub struct CustomerData {
     /// When the customer last changed.
     #[serde(with = "time")]
     pub updated_at: DateTime<Utc>,
+}
+
+/// `webhook.test` (commet): sent to one endpoint by hand to check that it receives and
+/// verifies deliveries. Never in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookTestData {
+    /// The endpoint tested.
+    pub endpoint_id: EndpointId,
+    /// A note for whoever reads the receiver's log.
+    pub message: String,
 }

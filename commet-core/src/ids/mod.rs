@@ -13,6 +13,8 @@
 //! | [`EventId`] | `evt` |
 //! | [`PlanId`] | `pln` |
 //! | [`PriceId`] | `pri` |
+//! | [`EndpointId`] | `we` |
+//! | [`DeliveryId`] | `whd` |
 //!
 //! New kinds are added with [`define_id!`](crate::define_id). Fresh ids come from an
 //! [`IdGenerator`], which takes the instant from the engine's clock.
@@ -212,6 +214,14 @@ define_id! {
 define_id! {
     /// A price of a plan, `pri_...`.
     pub struct PriceId = "pri";
+}
+define_id! {
+    /// A webhook endpoint, `we_...`.
+    pub struct EndpointId = "we";
+}
+define_id! {
+    /// One event's delivery to one webhook endpoint, `whd_...`.
+    pub struct DeliveryId = "whd";
 }
 
 #[cfg(test)]

@@ -382,7 +382,10 @@ pub(super) fn build(
                 after.customer(),
                 Some(after.id()),
             )),
-            EventKind::InvoiceVoided | EventKind::CustomerCreated | EventKind::CustomerUpdated => {
+            EventKind::InvoiceVoided
+            | EventKind::CustomerCreated
+            | EventKind::CustomerUpdated
+            | EventKind::WebhookTest => {
                 return Err(missing(
                     kind,
                     "an invoice or customer decision, not a subscription one",

@@ -8,6 +8,7 @@ mod checkout;
 mod customers;
 mod invoices;
 mod subscriptions;
+mod webhooks;
 
 pub use catalog::CatalogApi;
 pub use checkout::{Checkout, CheckoutSession};
@@ -16,6 +17,7 @@ pub use invoices::Invoices;
 pub use subscriptions::{
     CancelRequest, ChangeResult, CreateSubscription, SubscriptionView, Subscriptions,
 };
+pub use webhooks::{TestDelivery, Webhooks};
 
 use serde::Serialize;
 

@@ -10,6 +10,7 @@ use crate::idempotency::IdempotencyRecord;
 use commet_core::InvalidField;
 use commet_core::catalog::{Plan, Price};
 use commet_core::customer::Customer;
+use commet_core::delivery::{Delivery, WebhookEndpoint};
 use commet_core::event::Envelope;
 use commet_core::ids::InvoiceId;
 use commet_core::invoice::{Invoice, InvoiceNumber, InvoiceStatus, NumberSeries};
@@ -146,6 +147,55 @@ impl Versioned for PaymentAttempt {
     }
 }
 
+impl Versioned for WebhookEndpoint {
+    const KIND: EntityKind = EntityKind::WebhookEndpoint;
+    fn key(&self) -> String {
+        self.id().to_string()
+    }
+    fn version(&self) -> u64 {
+        WebhookEndpoint::version(self)
+    }
+    fn set_version(&mut self, version: u64) {
+        WebhookEndpoint::set_version(self, version);
+    }
+}
+
+impl Versioned for Delivery {
+    const KIND: EntityKind = EntityKind::Delivery;
+    fn key(&self) -> String {
+        self.id.to_string()
+    }
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn set_version(&mut self, version: u64) {
+        self.version = version;
+    }
+}
+
+/// How far webhook deliveries have been made from the outbox: every event up to `seq` has its
+/// deliveries. One per store, written at its version like any row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryCursor {
+    /// The last event fanned out into deliveries (0: none yet).
+    pub seq: u64,
+    /// The stored version (0: never stored).
+    pub version: u64,
+}
+
+impl Versioned for DeliveryCursor {
+    const KIND: EntityKind = EntityKind::DeliveryCursor;
+    fn key(&self) -> String {
+        "delivery_cursor".to_owned()
+    }
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn set_version(&mut self, version: u64) {
+        self.version = version;
+    }
+}
+
 /// A versioned write: the value, and the version it replaces.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Put<T> {
@@ -238,6 +288,12 @@ pub struct ChangeSet {
     /// Idempotency records: new ones, or replacements at the version they were stored at
     /// (see [`crate::idempotency`] for what each expectation allows).
     pub idempotency: Vec<Put<IdempotencyRecord>>,
+    /// Webhook endpoints.
+    pub endpoints: Vec<Put<WebhookEndpoint>>,
+    /// Webhook deliveries, with their attempt logs.
+    pub deliveries: Vec<Put<Delivery>>,
+    /// The delivery cursor, moved past the events whose deliveries this change set creates.
+    pub delivery_cursor: Option<Put<DeliveryCursor>>,
 }
 
 /// What a commit assigned.
@@ -280,6 +336,9 @@ impl ChangeSet {
             && self.payment_attempts.is_empty()
             && self.events.is_empty()
             && self.idempotency.is_empty()
+            && self.endpoints.is_empty()
+            && self.deliveries.is_empty()
+            && self.delivery_cursor.is_none()
     }
 
     /// Add another change set's writes after this one's.
@@ -292,6 +351,11 @@ impl ChangeSet {
         self.payment_attempts.extend(other.payment_attempts);
         self.events.extend(other.events);
         self.idempotency.extend(other.idempotency);
+        self.endpoints.extend(other.endpoints);
+        self.deliveries.extend(other.deliveries);
+        if other.delivery_cursor.is_some() {
+            self.delivery_cursor = other.delivery_cursor;
+        }
     }
 
     /// Check the change set on its own, without the stored rows: one write per object, invoices
@@ -317,6 +381,8 @@ impl ChangeSet {
         once(&self.subscriptions.iter().collect::<Vec<_>>())?;
         once(&self.invoices.iter().map(|w| &w.put).collect::<Vec<_>>())?;
         once(&self.payment_attempts.iter().collect::<Vec<_>>())?;
+        once(&self.endpoints.iter().collect::<Vec<_>>())?;
+        once(&self.deliveries.iter().collect::<Vec<_>>())?;
         for write in &self.invoices {
             let invoice = &write.put.value;
             if write.number_from.is_some()
@@ -391,6 +457,17 @@ impl ChangeSet {
         lookups
             .idempotency_keys
             .extend(self.idempotency.iter().map(|put| put.value.key.clone()));
+        lookups
+            .endpoints
+            .extend(self.endpoints.iter().map(|put| put.value.id()));
+        for put in &self.deliveries {
+            lookups.deliveries.push(put.value.id);
+            lookups.endpoints.push(put.value.endpoint);
+            lookups
+                .delivery_keys
+                .push((put.value.endpoint, put.value.event));
+        }
+        lookups.delivery_cursor = self.delivery_cursor.is_some();
         lookups
     }
 

@@ -29,6 +29,12 @@ pub enum EntityKind {
     IdempotencyRecord,
     /// An invoice number series.
     NumberSeries,
+    /// [`WebhookEndpoint`](commet_core::delivery::WebhookEndpoint).
+    WebhookEndpoint,
+    /// [`Delivery`](commet_core::delivery::Delivery).
+    Delivery,
+    /// [`DeliveryCursor`](super::DeliveryCursor).
+    DeliveryCursor,
 }
 
 impl EntityKind {
@@ -45,6 +51,9 @@ impl EntityKind {
             EntityKind::Event => "event",
             EntityKind::IdempotencyRecord => "idempotency_record",
             EntityKind::NumberSeries => "number_series",
+            EntityKind::WebhookEndpoint => "webhook_endpoint",
+            EntityKind::Delivery => "delivery",
+            EntityKind::DeliveryCursor => "delivery_cursor",
         }
     }
 }

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use commet_core::ids::{CustomerId, EventId, InvoiceId, PlanId, PriceId, SubscriptionId};
+use commet_core::ids::{
+    CustomerId, DeliveryId, EndpointId, EventId, InvoiceId, PlanId, PriceId, SubscriptionId,
+};
 use commet_core::invoice::{Invoice, InvoiceKind, LineItem, NumberSeries};
 use commet_core::payment::PaymentAttemptId;
 
@@ -51,6 +53,16 @@ pub struct Lookups {
     /// Prefixes of the number series invoices are numbered from: the stored series
     /// ([`CommitFacts::number_series`]).
     pub number_series: Vec<String>,
+    /// Webhook endpoints written, or referred to by a delivery: the stored version
+    /// ([`CommitFacts::endpoints`]).
+    pub endpoints: Vec<EndpointId>,
+    /// Deliveries written: the stored version ([`CommitFacts::deliveries`]).
+    pub deliveries: Vec<DeliveryId>,
+    /// (endpoint, event) of the deliveries written: the delivery holding each
+    /// ([`CommitFacts::delivery_keys`]).
+    pub delivery_keys: Vec<(EndpointId, EventId)>,
+    /// Is the delivery cursor written: its stored version ([`CommitFacts::delivery_cursor`]).
+    pub delivery_cursor: bool,
 }
 
 /// The stored rows a change set's rules depend on, as a store answers [`Lookups`]: plain data,
@@ -92,6 +104,14 @@ pub struct CommitFacts {
     /// that numbers events some other way under its write lock (`MAX(seq)` at write time) may
     /// leave it 0 when it only [`check`](super::check)s.
     pub last_event_seq: u64,
+    /// The stored version of each endpoint asked for that exists.
+    pub endpoints: BTreeMap<EndpointId, u64>,
+    /// The stored version of each delivery asked for that exists.
+    pub deliveries: BTreeMap<DeliveryId, u64>,
+    /// The delivery holding each (endpoint, event) asked for that is held.
+    pub delivery_keys: BTreeMap<(EndpointId, EventId), DeliveryId>,
+    /// The delivery cursor's stored version, if asked for and stored.
+    pub delivery_cursor: Option<u64>,
 }
 
 /// What the rules need of a stored invoice.

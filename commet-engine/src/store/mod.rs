@@ -67,7 +67,8 @@
 //! | one live idempotency record per key | a unique key; replaced at its version, or once expired |
 //! | references exist | a subscription's or invoice's customer, a price's plan, an attempt's invoice: [`StoreError::Invalid`] |
 //! | a finalized invoice's lines are fixed | a write that changes them is [`StoreError::Invalid`] (`invoice.lines`); [`Invoice`] only edits lines while a draft |
-//! | due work without scans | subscriptions are indexed by [`Subscription::next_due_at`] |
+//! | due work without scans | subscriptions are indexed by [`Subscription::next_due_at`], pending deliveries by [`Delivery::next_attempt_at`] |
+//! | one delivery per (endpoint, event) | a unique key: [`StoreError::AlreadyExists`] |
 //!
 //! Reads return `Ok(None)` for a missing id; [`StoreExt`] adds getters that return
 //! [`StoreError::NotFound`] instead. Lists are newest first (by id, which is creation time)
@@ -84,17 +85,21 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use change_set::{
-    ChangeSet, CommitReceipt, ExpectedVersion, InvoiceWrite, Numbering, Put, StoredEvent, Versioned,
+    ChangeSet, CommitReceipt, DeliveryCursor, ExpectedVersion, InvoiceWrite, Numbering, Put,
+    StoredEvent, Versioned,
 };
 pub use error::{EntityKind, StoreError};
 pub use facts::{CommitFacts, Lookups, StoredIdempotency, StoredInvoice, recurring_period};
-pub use query::{Cursor, InvoiceQuery, MAX_PAGE, Page, PageRequest, SubscriptionQuery, every_page};
+pub use query::{
+    Cursor, DeliveryQuery, InvoiceQuery, MAX_PAGE, Page, PageRequest, SubscriptionQuery, every_page,
+};
 pub use rules::{PreparedCommit, check, prepare};
 
 use crate::idempotency::IdempotencyRecord;
 use commet_core::catalog::{Plan, Price};
 use commet_core::customer::Customer;
-use commet_core::ids::{CustomerId, InvoiceId, PlanId, PriceId, SubscriptionId};
+use commet_core::delivery::{Delivery, WebhookEndpoint};
+use commet_core::ids::{CustomerId, DeliveryId, InvoiceId, PlanId, PriceId, SubscriptionId};
 use commet_core::invoice::Invoice;
 use commet_core::payment::PaymentAttempt;
 use commet_core::subscription::Subscription;
@@ -173,6 +178,25 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The idempotency record stored under `key`, live or expired: whether it still holds is
     /// the engine's call ([`StoreExt::live_idempotency_record`]).
     async fn idempotency_record(&self, key: &str) -> Result<Option<IdempotencyRecord>>;
+
+    /// The highest outbox sequence number used so far (0 for an empty outbox).
+    async fn last_event_seq(&self) -> Result<u64>;
+
+    /// Every webhook endpoint, deleted ones included, in creation order.
+    async fn webhook_endpoints(&self) -> Result<Vec<WebhookEndpoint>>;
+
+    /// A webhook delivery (with its attempt log) by id.
+    async fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>>;
+
+    /// Deliveries matching `query`, newest first.
+    async fn deliveries(&self, query: DeliveryQuery, page: PageRequest) -> Result<Page<Delivery>>;
+
+    /// Pending deliveries due at or before `now` ([`Delivery::next_attempt_at`]), soonest
+    /// first (ties by id), at most `limit`.
+    async fn due_deliveries(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Delivery>>;
+
+    /// The delivery cursor (`DeliveryCursor::default()` if never written).
+    async fn delivery_cursor(&self) -> Result<DeliveryCursor>;
 
     /// Write a change set atomically, after the rules of [`check`] (see the
     /// [module docs](self)); nothing is written on error.

@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use commet_core::InvalidField;
-use commet_core::ids::{CustomerId, SubscriptionId};
+use commet_core::delivery::DeliveryStatus;
+use commet_core::ids::{CustomerId, EndpointId, EventId, SubscriptionId};
 use commet_core::invoice::InvoiceStatus;
 use commet_core::subscription::SubscriptionStatus;
 
@@ -125,4 +126,26 @@ pub struct SubscriptionQuery {
     pub customer: Option<CustomerId>,
     /// Only in this status.
     pub status: Option<SubscriptionStatus>,
+}
+
+/// Which webhook deliveries to list: every filter given must match.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryQuery {
+    /// Deliveries to this endpoint.
+    pub endpoint: Option<EndpointId>,
+    /// Deliveries of this event.
+    pub event: Option<EventId>,
+    /// Deliveries in this status.
+    pub status: Option<DeliveryStatus>,
+}
+
+impl DeliveryQuery {
+    /// Does `delivery` match?
+    #[must_use]
+    pub fn matches(&self, delivery: &commet_core::delivery::Delivery) -> bool {
+        self.endpoint
+            .is_none_or(|endpoint| delivery.endpoint == endpoint)
+            && self.event.is_none_or(|event| delivery.event == event)
+            && self.status.is_none_or(|status| delivery.status == status)
+    }
 }

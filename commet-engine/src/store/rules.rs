@@ -19,7 +19,7 @@ use commet_core::InvalidField;
 use commet_core::catalog::{Plan, Price};
 use commet_core::customer::Customer;
 use commet_core::event::Envelope;
-use commet_core::ids::{CustomerId, InvoiceId, PlanId};
+use commet_core::ids::{CustomerId, EndpointId, InvoiceId, PlanId};
 use commet_core::invoice::NumberSeries;
 
 /// Judge `changes` against the stored rows: `Ok(())` if the commit may be written, otherwise
@@ -47,7 +47,12 @@ use commet_core::invoice::NumberSeries;
 /// 8. events: an id already in the outbox (`AlreadyExists` `id=...`);
 /// 9. idempotency records, in order: `New` over a record still live at the new one's
 ///    `created_at`, or a key written twice, is `AlreadyExists` `key=...`; `Exactly(v)` over
-///    another version (or none) is a `Conflict` (see [`crate::idempotency`]).
+///    another version (or none) is a `Conflict` (see [`crate::idempotency`]);
+/// 10. webhook endpoints, in order: version;
+/// 11. deliveries, in order: version; the endpoint, stored or written here (`Invalid`,
+///     `delivery.endpoint`); one delivery per (endpoint, event) (`AlreadyExists`
+///     `endpoint=... event=...`);
+/// 12. the delivery cursor: version.
 pub fn check(changes: &ChangeSet, facts: &CommitFacts) -> Result<(), StoreError> {
     changes.validate()?;
     let rewritten = check_customers(&changes.customers, facts)?;
@@ -68,7 +73,42 @@ pub fn check(changes: &ChangeSet, facts: &CommitFacts) -> Result<(), StoreError>
     check_invoices(&changes.invoices, facts)?;
     check_attempts(changes, facts)?;
     check_events(&changes.events, facts)?;
-    check_idempotency(&changes.idempotency, facts)
+    check_idempotency(&changes.idempotency, facts)?;
+    check_deliveries(changes, facts)
+}
+
+/// Endpoints' and deliveries' versions, deliveries' endpoints, one delivery per (endpoint,
+/// event), the cursor's version.
+fn check_deliveries(changes: &ChangeSet, facts: &CommitFacts) -> Result<(), StoreError> {
+    for put in &changes.endpoints {
+        check_version(put, facts.endpoints.get(&put.value.id()).copied())?;
+    }
+    let written: HashSet<EndpointId> = changes.endpoints.iter().map(|p| p.value.id()).collect();
+    let mut keys = HashSet::new();
+    for put in &changes.deliveries {
+        let delivery = &put.value;
+        check_version(put, facts.deliveries.get(&delivery.id).copied())?;
+        if !facts.endpoints.contains_key(&delivery.endpoint)
+            && !written.contains(&delivery.endpoint)
+        {
+            return Err(unknown("delivery.endpoint", delivery.endpoint));
+        }
+        let key = (delivery.endpoint, delivery.event);
+        let taken = facts
+            .delivery_keys
+            .get(&key)
+            .is_some_and(|holder| *holder != delivery.id);
+        if taken || !keys.insert(key) {
+            return Err(exists(
+                EntityKind::Delivery,
+                format_args!("endpoint={} event={}", key.0, key.1),
+            ));
+        }
+    }
+    if let Some(put) = &changes.delivery_cursor {
+        check_version(put, facts.delivery_cursor)?;
+    }
+    Ok(())
 }
 
 /// A checked, numbered change set, ready to write.

@@ -1,0 +1,655 @@
+//! A webhook endpoint: where events go, which ones, signed with which secret.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::InvalidField;
+use crate::event::{EventKind, Mode};
+use crate::ids::EndpointId;
+use crate::validation::{check_text, check_url};
+use crate::webhook::WebhookSecret;
+
+/// The longest endpoint description, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 500;
+
+/// Which events an endpoint receives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventFilter {
+    /// Every event.
+    All,
+    /// Only these kinds (at least one).
+    Only(BTreeSet<EventKind>),
+}
+
+impl EventFilter {
+    /// Does the filter let `kind` through?
+    #[must_use]
+    pub fn matches(&self, kind: EventKind) -> bool {
+        match self {
+            EventFilter::All => true,
+            EventFilter::Only(kinds) => kinds.contains(&kind),
+        }
+    }
+
+    fn check(&self) -> Result<(), InvalidField> {
+        match self {
+            EventFilter::Only(kinds) if kinds.is_empty() => Err(InvalidField::new(
+                "events",
+                "name at least one event, or choose all",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Where endpoints may point. Endpoints must be absolute `https` URLs, unless `allow_http`;
+/// in live mode a host that is a loopback, private or link-local address (or `localhost`) is
+/// refused, unless `allow_private_addresses` (the transport checks what a name resolves to
+/// when it connects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UrlPolicy {
+    /// The engine's mode.
+    pub mode: Mode,
+    /// Accept `http://` URLs (local receivers in tests and development).
+    pub allow_http: bool,
+    /// Accept private and loopback hosts in live mode.
+    pub allow_private_addresses: bool,
+}
+
+impl UrlPolicy {
+    /// May an endpoint's request go to a private address? In sandbox mode always; in live
+    /// mode only if allowed.
+    #[must_use]
+    pub fn private_addresses_allowed(self) -> bool {
+        self.allow_private_addresses || self.mode == Mode::Sandbox
+    }
+
+    /// Check an endpoint URL (field `url`).
+    pub fn check(self, url: &str) -> Result<(), InvalidField> {
+        const FIELD: &str = "url";
+        check_url(FIELD, url, true)?;
+        let parsed = url::Url::parse(url).map_err(|e| InvalidField::new(FIELD, e))?;
+        if parsed.scheme() != "https" && !self.allow_http {
+            return Err(InvalidField::new(
+                FIELD,
+                "must be an https URL (http is allowed only when the configuration allows it)",
+            ));
+        }
+        if !self.private_addresses_allowed() {
+            let private = match parsed.host() {
+                Some(url::Host::Ipv4(ip)) => is_private_address(IpAddr::V4(ip)),
+                Some(url::Host::Ipv6(ip)) => is_private_address(IpAddr::V6(ip)),
+                Some(url::Host::Domain(name)) => {
+                    let name = name.trim_end_matches('.').to_ascii_lowercase();
+                    name == "localhost" || name.ends_with(".localhost")
+                }
+                None => false,
+            };
+            if private {
+                return Err(InvalidField::new(
+                    FIELD,
+                    "points at a private or loopback address, which live mode refuses \
+                     unless the configuration allows it",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Is `ip` an address a live webhook must not reach: loopback, private (RFC 1918, unique
+/// local `fc00::/7`), link-local, carrier-grade NAT (`100.64.0.0/10`), unspecified,
+/// broadcast, multicast, documentation, or an IPv4 address of those mapped into IPv6.
+#[must_use]
+pub fn is_private_address(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_private_address(IpAddr::V4(v4));
+            }
+            let first = v6.segments().first().copied().unwrap_or(0);
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || first == 0x2001 && v6.segments().get(1) == Some(&0x0db8)
+        }
+    }
+}
+
+/// A new endpoint, as a host registers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEndpoint {
+    /// Where deliveries are sent (HTTP `POST`).
+    pub url: String,
+    /// Which events it receives.
+    pub events: EventFilter,
+    /// A note for people.
+    pub description: Option<String>,
+    /// Whether it receives deliveries now.
+    pub enabled: bool,
+}
+
+/// Changes to an endpoint; `None` keeps a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointUpdate {
+    /// A new URL.
+    pub url: Option<String>,
+    /// A new filter.
+    pub events: Option<EventFilter>,
+    /// A new description (`Some(None)` clears it).
+    pub description: Option<Option<String>>,
+    /// Enable or disable. Enabling clears the reason it was disabled and its failure streak.
+    pub enabled: Option<bool>,
+}
+
+/// Why an endpoint stopped receiving deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisabledReason {
+    /// The host disabled it (or created it disabled).
+    Manual,
+    /// The receiver answered `410 Gone`.
+    Gone,
+    /// Every delivery failed for the configured span (3 days by default).
+    Failing,
+}
+
+/// The secret an endpoint signed with before a rotation, still signing until `until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetiredSecret {
+    /// The old secret.
+    pub secret: WebhookSecret,
+    /// When it stops signing.
+    pub until: DateTime<Utc>,
+}
+
+/// A webhook endpoint. Its secret never appears in `Debug` output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEndpoint {
+    id: EndpointId,
+    url: String,
+    events: EventFilter,
+    description: Option<String>,
+    enabled: bool,
+    disabled_reason: Option<DisabledReason>,
+    secret: WebhookSecret,
+    retired: Option<RetiredSecret>,
+    after_seq: u64,
+    failing_since: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    deleted_at: Option<DateTime<Utc>>,
+    version: u64,
+}
+
+/// An endpoint as stored, field by field (the secrets as their `whsec_` text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointRecord {
+    /// The id.
+    pub id: EndpointId,
+    /// The URL.
+    pub url: String,
+    /// The event filter.
+    pub events: EventFilter,
+    /// The description.
+    pub description: Option<String>,
+    /// Whether it receives deliveries.
+    pub enabled: bool,
+    /// Why it is disabled, if it is.
+    pub disabled_reason: Option<DisabledReason>,
+    /// The current secret.
+    pub secret: WebhookSecret,
+    /// The secret before the last rotation, while it still signs.
+    pub retired: Option<RetiredSecret>,
+    /// It receives the outbox's events after this sequence number.
+    pub after_seq: u64,
+    /// Since when every attempt to it has failed, if they have.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was deleted, if it was.
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// The stored version (0: never stored).
+    pub version: u64,
+}
+
+impl WebhookEndpoint {
+    /// A new endpoint with a fresh secret that receives the events after `after_seq` (the
+    /// outbox's last sequence number when it is created). The URL is checked by `policy`.
+    pub fn new(
+        id: EndpointId,
+        new: NewEndpoint,
+        secret: WebhookSecret,
+        after_seq: u64,
+        policy: UrlPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<WebhookEndpoint, InvalidField> {
+        policy.check(&new.url)?;
+        new.events.check()?;
+        check_description(new.description.as_deref())?;
+        Ok(WebhookEndpoint {
+            id,
+            url: new.url,
+            events: new.events,
+            description: new.description,
+            enabled: new.enabled,
+            disabled_reason: (!new.enabled).then_some(DisabledReason::Manual),
+            secret,
+            retired: None,
+            after_seq,
+            failing_since: None,
+            created_at: now,
+            deleted_at: None,
+            version: 0,
+        })
+    }
+
+    /// An endpoint from its stored record, checked.
+    pub fn from_record(record: EndpointRecord) -> Result<WebhookEndpoint, InvalidField> {
+        record.events.check()?;
+        check_description(record.description.as_deref())?;
+        if record.enabled == record.disabled_reason.is_some() {
+            return Err(InvalidField::new(
+                "disabled_reason",
+                "an endpoint has a reason exactly when it is disabled",
+            ));
+        }
+        Ok(WebhookEndpoint {
+            id: record.id,
+            url: record.url,
+            events: record.events,
+            description: record.description,
+            enabled: record.enabled,
+            disabled_reason: record.disabled_reason,
+            secret: record.secret,
+            retired: record.retired,
+            after_seq: record.after_seq,
+            failing_since: record.failing_since,
+            created_at: record.created_at,
+            deleted_at: record.deleted_at,
+            version: record.version,
+        })
+    }
+
+    /// The stored record.
+    #[must_use]
+    pub fn to_record(&self) -> EndpointRecord {
+        EndpointRecord {
+            id: self.id,
+            url: self.url.clone(),
+            events: self.events.clone(),
+            description: self.description.clone(),
+            enabled: self.enabled,
+            disabled_reason: self.disabled_reason,
+            secret: self.secret.clone(),
+            retired: self.retired.clone(),
+            after_seq: self.after_seq,
+            failing_since: self.failing_since,
+            created_at: self.created_at,
+            deleted_at: self.deleted_at,
+            version: self.version,
+        }
+    }
+
+    /// Apply an update checked by `policy`.
+    pub fn update(
+        &mut self,
+        update: EndpointUpdate,
+        policy: UrlPolicy,
+    ) -> Result<(), InvalidField> {
+        if let Some(url) = &update.url {
+            policy.check(url)?;
+        }
+        if let Some(events) = &update.events {
+            events.check()?;
+        }
+        if let Some(description) = &update.description {
+            check_description(description.as_deref())?;
+        }
+        if let Some(url) = update.url {
+            self.url = url;
+        }
+        if let Some(events) = update.events {
+            self.events = events;
+        }
+        if let Some(description) = update.description {
+            self.description = description;
+        }
+        match update.enabled {
+            Some(true) if !self.enabled => {
+                self.enabled = true;
+                self.disabled_reason = None;
+                self.failing_since = None;
+            }
+            Some(false) if self.enabled => self.disable(DisabledReason::Manual),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Sign with `secret` from now on; the current secret keeps signing for `grace` (a
+    /// receiver that has not switched yet still verifies), then stops.
+    pub fn rotate_secret(
+        &mut self,
+        secret: WebhookSecret,
+        grace: TimeDelta,
+        now: DateTime<Utc>,
+    ) -> Result<(), InvalidField> {
+        let until = now
+            .checked_add_signed(grace)
+            .ok_or_else(|| InvalidField::new("rotation_grace", "ends after the end of time"))?;
+        let old = std::mem::replace(&mut self.secret, secret);
+        self.retired = Some(RetiredSecret { secret: old, until });
+        Ok(())
+    }
+
+    /// Mark the endpoint deleted: it receives nothing more, and its deliveries stay in the log.
+    pub fn delete(&mut self, now: DateTime<Utc>) {
+        self.deleted_at = Some(now);
+    }
+
+    /// The secrets that sign a delivery at `now`: the current one first, then the retired one
+    /// while its grace lasts.
+    #[must_use]
+    pub fn signing_secrets(&self, now: DateTime<Utc>) -> Vec<&WebhookSecret> {
+        let mut secrets = vec![&self.secret];
+        if let Some(retired) = &self.retired
+            && now < retired.until
+        {
+            secrets.push(&retired.secret);
+        }
+        secrets
+    }
+
+    /// Does it take a delivery of event `seq` of `kind` now (enabled, not deleted, created
+    /// before the event, and its filter matches)?
+    #[must_use]
+    pub fn receives(&self, seq: u64, kind: EventKind) -> bool {
+        self.is_live() && seq > self.after_seq && self.events.matches(kind)
+    }
+
+    /// Enabled and not deleted.
+    #[must_use]
+    pub fn is_live(&self) -> bool {
+        self.enabled && self.deleted_at.is_none()
+    }
+
+    /// A delivery to it succeeded: its failure streak ends. True if that changed it.
+    pub fn record_success(&mut self) -> bool {
+        self.failing_since.take().is_some()
+    }
+
+    /// An attempt failed at `now`. The streak starts, or, once every attempt has failed for
+    /// `disable_after`, the endpoint is disabled ([`DisabledReason::Failing`]); a `410 Gone`
+    /// disables it at once. True if that changed it.
+    pub fn record_failure(
+        &mut self,
+        gone: bool,
+        now: DateTime<Utc>,
+        disable_after: TimeDelta,
+    ) -> bool {
+        if !self.enabled {
+            return false;
+        }
+        if gone {
+            self.disable(DisabledReason::Gone);
+            return true;
+        }
+        match self.failing_since {
+            None => {
+                self.failing_since = Some(now);
+                true
+            }
+            Some(since) if now.signed_duration_since(since) >= disable_after => {
+                self.disable(DisabledReason::Failing);
+                true
+            }
+            Some(_) => false,
+        }
+    }
+
+    fn disable(&mut self, reason: DisabledReason) {
+        self.enabled = false;
+        self.disabled_reason = Some(reason);
+    }
+
+    /// The id.
+    #[must_use]
+    pub fn id(&self) -> EndpointId {
+        self.id
+    }
+    /// The URL.
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+    /// The event filter.
+    #[must_use]
+    pub fn events(&self) -> &EventFilter {
+        &self.events
+    }
+    /// The description.
+    #[must_use]
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+    /// Whether it receives deliveries.
+    #[must_use]
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+    /// Why it is disabled, if it is.
+    #[must_use]
+    pub fn disabled_reason(&self) -> Option<DisabledReason> {
+        self.disabled_reason
+    }
+    /// The current secret: show it to the host once, when it is created or rotated.
+    #[must_use]
+    pub fn secret(&self) -> &WebhookSecret {
+        &self.secret
+    }
+    /// The secret before the last rotation, and until when it signs.
+    #[must_use]
+    pub fn retired_secret(&self) -> Option<&RetiredSecret> {
+        self.retired.as_ref()
+    }
+    /// It receives the outbox's events after this sequence number.
+    #[must_use]
+    pub fn after_seq(&self) -> u64 {
+        self.after_seq
+    }
+    /// Since when every attempt to it has failed, if they have.
+    #[must_use]
+    pub fn failing_since(&self) -> Option<DateTime<Utc>> {
+        self.failing_since
+    }
+    /// When it was created.
+    #[must_use]
+    pub fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+    /// When it was deleted, if it was.
+    #[must_use]
+    pub fn deleted_at(&self) -> Option<DateTime<Utc>> {
+        self.deleted_at
+    }
+    /// The stored version (0: never stored).
+    #[must_use]
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+    /// Set the version; stores call this after a write.
+    pub fn set_version(&mut self, version: u64) {
+        self.version = version;
+    }
+}
+
+fn check_description(description: Option<&str>) -> Result<(), InvalidField> {
+    match description {
+        Some(text) => check_text("description", text, false, MAX_DESCRIPTION_CHARS),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn policy(mode: Mode) -> UrlPolicy {
+        UrlPolicy {
+            mode,
+            allow_http: false,
+            allow_private_addresses: false,
+        }
+    }
+
+    #[test]
+    fn urls_are_https_and_public_in_live_mode() {
+        let live = policy(Mode::Live);
+        assert!(live.check("https://hooks.example.com/commet").is_ok());
+        for refused in [
+            "http://hooks.example.com/commet",
+            "https://127.0.0.1/hook",
+            "https://10.0.0.8/hook",
+            "https://[::1]/hook",
+            "https://localhost/hook",
+            "https://api.localhost./hook",
+            "https://169.254.169.254/latest",
+            "https://[::ffff:192.168.1.1]/hook",
+            "ftp://example.com",
+            "/relative",
+        ] {
+            let error = live.check(refused).unwrap_err();
+            assert_eq!(error.field, "url", "{refused}");
+        }
+        let sandbox = UrlPolicy {
+            allow_http: true,
+            ..policy(Mode::Sandbox)
+        };
+        assert!(sandbox.check("http://127.0.0.1:8080/hook").is_ok());
+        let allowed = UrlPolicy {
+            allow_private_addresses: true,
+            ..live
+        };
+        assert!(allowed.check("https://10.0.0.8/hook").is_ok());
+    }
+
+    #[test]
+    fn private_addresses() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.0.1",
+            "169.254.1.1",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(is_private_address(private.parse().unwrap()), "{private}");
+        }
+        for public in ["93.184.216.34", "100.128.0.1", "2606:4700::1111", "8.8.8.8"] {
+            assert!(!is_private_address(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    fn endpoint(now: DateTime<Utc>) -> WebhookEndpoint {
+        WebhookEndpoint::new(
+            "we_01h455vb4pex5vsknk084sn02q".parse().unwrap(),
+            NewEndpoint {
+                url: "https://hooks.example.com".into(),
+                events: EventFilter::Only([EventKind::PaymentFailed].into()),
+                description: None,
+                enabled: true,
+            },
+            WebhookSecret::generate().unwrap(),
+            7,
+            policy(Mode::Live),
+            now,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn an_endpoint_receives_later_events_it_filters_for() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let mut endpoint = endpoint(now);
+        assert!(endpoint.receives(8, EventKind::PaymentFailed));
+        assert!(
+            !endpoint.receives(7, EventKind::PaymentFailed),
+            "created after it"
+        );
+        assert!(
+            !endpoint.receives(8, EventKind::PaymentReceived),
+            "filtered out"
+        );
+        endpoint
+            .update(
+                EndpointUpdate {
+                    enabled: Some(false),
+                    ..EndpointUpdate::default()
+                },
+                policy(Mode::Live),
+            )
+            .unwrap();
+        assert!(!endpoint.receives(8, EventKind::PaymentFailed));
+        assert_eq!(endpoint.disabled_reason(), Some(DisabledReason::Manual));
+    }
+
+    #[test]
+    fn failing_for_the_whole_span_disables() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let mut endpoint = endpoint(now);
+        let span = TimeDelta::days(3);
+        assert!(endpoint.record_failure(false, now, span));
+        assert!(!endpoint.record_failure(false, now + TimeDelta::days(2), span));
+        assert!(endpoint.record_success(), "a success ends the streak");
+        assert!(endpoint.record_failure(false, now + TimeDelta::days(2), span));
+        assert!(endpoint.enabled());
+        assert!(endpoint.record_failure(false, now + TimeDelta::days(5), span));
+        assert_eq!(endpoint.disabled_reason(), Some(DisabledReason::Failing));
+        let mut gone = self::endpoint(now);
+        assert!(gone.record_failure(true, now, span));
+        assert_eq!(gone.disabled_reason(), Some(DisabledReason::Gone));
+    }
+
+    #[test]
+    fn a_rotated_secret_signs_through_its_grace() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let mut endpoint = endpoint(now);
+        let old = endpoint.secret().clone();
+        let new = WebhookSecret::generate().unwrap();
+        endpoint
+            .rotate_secret(new.clone(), TimeDelta::hours(24), now)
+            .unwrap();
+        assert_eq!(endpoint.signing_secrets(now), vec![&new, &old]);
+        assert_eq!(
+            endpoint.signing_secrets(now + TimeDelta::hours(24)),
+            vec![&new]
+        );
+    }
+}

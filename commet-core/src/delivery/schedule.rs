@@ -1,0 +1,173 @@
+//! When a failed delivery is tried again: the retry schedule, and the receiver's `Retry-After`.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::InvalidField;
+
+/// The most a receiver's `Retry-After` may push a retry back: the schedule's longest step.
+pub const MAX_RETRY_AFTER: TimeDelta = TimeDelta::hours(4);
+
+/// Offsets from a round's first failure at which a delivery is tried again. The default is
+/// Commet's: 1 m, 5 m, 15 m, 30 m, 1 h, 2 h and 4 h after the first failure, so a delivery is
+/// tried 8 times over 4 hours and then failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetrySchedule {
+    offsets: Vec<TimeDelta>,
+}
+
+impl Default for RetrySchedule {
+    fn default() -> Self {
+        RetrySchedule {
+            offsets: vec![
+                TimeDelta::minutes(1),
+                TimeDelta::minutes(5),
+                TimeDelta::minutes(15),
+                TimeDelta::minutes(30),
+                TimeDelta::hours(1),
+                TimeDelta::hours(2),
+                TimeDelta::hours(4),
+            ],
+        }
+    }
+}
+
+impl RetrySchedule {
+    /// A schedule of offsets after the first failure: positive, strictly increasing, at most
+    /// 20 of them, none over 7 days. No offsets: a failed attempt is final.
+    pub fn new(offsets: Vec<TimeDelta>) -> Result<RetrySchedule, InvalidField> {
+        const FIELD: &str = "webhooks.retry_schedule";
+        if offsets.len() > 20 {
+            return Err(InvalidField::new(FIELD, "at most 20 retries"));
+        }
+        let mut previous = TimeDelta::zero();
+        for offset in &offsets {
+            if *offset <= previous {
+                return Err(InvalidField::new(
+                    FIELD,
+                    "offsets must be positive and strictly increasing",
+                ));
+            }
+            if *offset > TimeDelta::days(7) {
+                return Err(InvalidField::new(FIELD, "offsets must be at most 7 days"));
+            }
+            previous = *offset;
+        }
+        Ok(RetrySchedule { offsets })
+    }
+
+    /// The offsets after the first failure.
+    #[must_use]
+    pub fn offsets(&self) -> &[TimeDelta] {
+        &self.offsets
+    }
+
+    /// When to try again after `failed` attempts of a round have failed, the first at
+    /// `first_failure`: `None` once the schedule is used up. A later `not_before` (the
+    /// receiver's `Retry-After`, capped at [`MAX_RETRY_AFTER`] from `now`) pushes it back;
+    /// nothing brings it before `now`.
+    #[must_use]
+    pub fn next_attempt(
+        &self,
+        failed: usize,
+        first_failure: DateTime<Utc>,
+        now: DateTime<Utc>,
+        retry_after: Option<TimeDelta>,
+    ) -> Option<DateTime<Utc>> {
+        let offset = self.offsets.get(failed.checked_sub(1)?)?;
+        let scheduled = first_failure.checked_add_signed(*offset)?;
+        let asked = retry_after
+            .map(|delay| delay.clamp(TimeDelta::zero(), MAX_RETRY_AFTER))
+            .and_then(|delay| now.checked_add_signed(delay));
+        Some(scheduled.max(asked.unwrap_or(scheduled)).max(now))
+    }
+}
+
+/// A `Retry-After` header's delay from `now`: delay-seconds (`120`) or an HTTP date
+/// (`Wed, 21 Oct 2015 07:28:00 GMT`). Anything else, or a date in the past, is no delay.
+#[must_use]
+pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<TimeDelta> {
+    let value = value.trim();
+    if value.is_empty() || value.len() > 64 {
+        return None;
+    }
+    if value.bytes().all(|byte| byte.is_ascii_digit()) {
+        let seconds: i64 = value.parse().ok()?;
+        return TimeDelta::try_seconds(seconds);
+    }
+    let at = DateTime::parse_from_rfc2822(value)
+        .ok()?
+        .with_timezone(&Utc);
+    let delay = at.signed_duration_since(now);
+    (delay > TimeDelta::zero()).then_some(delay)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, h, m, s).unwrap()
+    }
+
+    #[test]
+    fn the_default_schedule_counts_from_the_first_failure() {
+        let schedule = RetrySchedule::default();
+        let first = at(10, 0, 0);
+        let next = |failed, now| schedule.next_attempt(failed, first, now, None);
+        assert_eq!(next(1, first), Some(at(10, 1, 0)));
+        assert_eq!(next(2, at(10, 1, 0)), Some(at(10, 5, 0)));
+        assert_eq!(next(3, at(10, 5, 0)), Some(at(10, 15, 0)));
+        assert_eq!(next(7, at(12, 0, 0)), Some(at(14, 0, 0)));
+        assert_eq!(next(8, at(14, 0, 0)), None, "8 attempts, then failed");
+        // A late attempt is not retried in the past.
+        assert_eq!(next(2, at(10, 7, 0)), Some(at(10, 7, 0)));
+    }
+
+    #[test]
+    fn retry_after_pushes_back_within_bounds() {
+        let schedule = RetrySchedule::default();
+        let first = at(10, 0, 0);
+        let ten_minutes = Some(TimeDelta::minutes(10));
+        assert_eq!(
+            schedule.next_attempt(1, first, first, ten_minutes),
+            Some(at(10, 10, 0))
+        );
+        // Sooner than the schedule: the schedule wins.
+        assert_eq!(
+            schedule.next_attempt(1, first, first, Some(TimeDelta::seconds(5))),
+            Some(at(10, 1, 0))
+        );
+        // A day is capped at four hours.
+        assert_eq!(
+            schedule.next_attempt(1, first, first, Some(TimeDelta::days(1))),
+            Some(at(14, 0, 0))
+        );
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_an_http_date() {
+        let now = Utc.with_ymd_and_hms(2015, 10, 21, 7, 20, 0).unwrap();
+        assert_eq!(parse_retry_after("120", now), Some(TimeDelta::minutes(2)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(TimeDelta::minutes(8))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            None
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+        assert_eq!(parse_retry_after("99999999999999999999", now), None);
+    }
+
+    #[test]
+    fn schedules_are_checked() {
+        assert!(RetrySchedule::new(vec![TimeDelta::minutes(5), TimeDelta::minutes(1)]).is_err());
+        assert!(RetrySchedule::new(vec![TimeDelta::zero()]).is_err());
+        assert!(RetrySchedule::new(vec![TimeDelta::days(8)]).is_err());
+        assert!(RetrySchedule::new(Vec::new()).is_ok());
+    }
+}

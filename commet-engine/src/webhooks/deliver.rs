@@ -1,0 +1,463 @@
+//! The delivery flow: the outbox fanned out into deliveries, due deliveries claimed, signed,
+//! sent and logged. Both are a [`DeadlineSource`] of the due runner, so `run_due` and
+//! `advance_to` play retry schedules exactly as real time would.
+//!
+//! - **Fan-out.** A stored [`DeliveryCursor`] says which events already have their
+//!   deliveries. One commit creates the deliveries of a batch of events and moves the cursor
+//!   at its version: a crash before the commit leaves both unwritten, a crash after leaves both
+//!   written, and two workers racing conflict on the cursor (and on the unique (endpoint,
+//!   event) key), so no event ever loses or doubles a delivery.
+//! - **Claim.** A due delivery's attempt is logged as in flight, with a lease, in a commit at
+//!   the delivery's version before anything is sent: two workers never send the same attempt.
+//!   A worker that dies leaves the attempt in flight; when the lease runs out the delivery is
+//!   due again, and the next claim logs the dead attempt as `interrupted`.
+//! - **Send and log.** The transport sends the signed request; the outcome is committed with
+//!   the endpoint's streak or disabling (at versions, re-read on a lost race).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use commet_core::delivery::{
+    AttemptOutcome, AttemptResult, Delivery, EndpointSignal, WebhookEndpoint, deliveries_for,
+};
+use commet_core::event::Envelope;
+use commet_core::ids::{DeliveryId, EndpointId};
+use commet_core::webhook::sign_delivery;
+use futures_util::StreamExt as _;
+
+use super::transport::{Transport, WebhookRequest};
+use crate::billing::{Billing, MAX_RUNS};
+use crate::due::{DeadlineSource, RunReport};
+use crate::error::{BillingError, Result};
+use crate::store::{ChangeSet, DeliveryCursor, Put, StoreError};
+
+/// The outbox's events not yet fanned out into deliveries.
+#[derive(Debug)]
+pub(crate) struct FanOut;
+
+#[async_trait]
+impl DeadlineSource for FanOut {
+    async fn next_deadline(&self, billing: &Billing) -> Result<Option<DateTime<Utc>>> {
+        let Some(start) = fan_out_start(billing).await? else {
+            return Ok(None);
+        };
+        let next = billing.store.events_after(start.after, 1).await?;
+        Ok(next.first().map(|event| event.envelope.timestamp))
+    }
+
+    async fn run(&self, billing: &Billing, report: &mut RunReport) -> Result<()> {
+        for _ in 0..MAX_RUNS {
+            match fan_out(billing, report).await {
+                Err(error) if error.is_conflict() || is_taken(&error) => {}
+                done => return done,
+            }
+        }
+        Err(BillingError::Contention {
+            what: "the webhook delivery cursor".into(),
+        })
+    }
+}
+
+/// A delivery for an (endpoint, event) that has one: another worker fanned out first.
+fn is_taken(error: &BillingError) -> bool {
+    matches!(
+        error,
+        BillingError::Store(StoreError::AlreadyExists {
+            kind: crate::store::EntityKind::Delivery,
+            ..
+        })
+    )
+}
+
+/// Where fan-out stands: the endpoints, the cursor, and the sequence number fan-out continues
+/// after. `None` when no endpoint is live (or there is no transport): nothing to fan out.
+struct FanOutStart {
+    endpoints: Vec<WebhookEndpoint>,
+    cursor: DeliveryCursor,
+    after: u64,
+}
+
+async fn fan_out_start(billing: &Billing) -> Result<Option<FanOutStart>> {
+    if billing.transport.is_none() {
+        return Ok(None);
+    }
+    let endpoints = billing.store.webhook_endpoints().await?;
+    let Some(oldest) = endpoints
+        .iter()
+        .filter(|endpoint| endpoint.is_live())
+        .map(WebhookEndpoint::after_seq)
+        .min()
+    else {
+        return Ok(None);
+    };
+    let cursor = billing.store.delivery_cursor().await?;
+    Ok(Some(FanOutStart {
+        endpoints,
+        after: cursor.seq.max(oldest),
+        cursor,
+    }))
+}
+
+/// Fan out batches of events until the outbox is covered.
+async fn fan_out(billing: &Billing, report: &mut RunReport) -> Result<()> {
+    while let Some(FanOutStart {
+        endpoints,
+        cursor,
+        after,
+    }) = fan_out_start(billing).await?
+    {
+        let events = billing
+            .store
+            .events_after(after, billing.config().batch_size)
+            .await?;
+        let Some(last) = events.last().map(|event| event.seq) else {
+            return Ok(());
+        };
+        let now = billing.now();
+        let deliveries: Vec<Put<Delivery>> = events
+            .iter()
+            .flat_map(|event| {
+                deliveries_for(&event.envelope, event.seq, &endpoints, &billing.ids, now)
+            })
+            .map(Put::of)
+            .collect();
+        let created = deliveries.len() as u64;
+        billing
+            .store
+            .commit(ChangeSet {
+                deliveries,
+                delivery_cursor: Some(Put::of(DeliveryCursor {
+                    seq: last,
+                    version: cursor.version,
+                })),
+                ..ChangeSet::default()
+            })
+            .await?;
+        report.deliveries_created += created;
+        report.commits += 1;
+    }
+    Ok(())
+}
+
+/// Deliveries due now: claimed, sent, logged.
+#[derive(Debug)]
+pub(crate) struct DueDeliveries;
+
+#[async_trait]
+impl DeadlineSource for DueDeliveries {
+    async fn next_deadline(&self, billing: &Billing) -> Result<Option<DateTime<Utc>>> {
+        if billing.transport.is_none() {
+            return Ok(None);
+        }
+        let next = billing
+            .store
+            .due_deliveries(DateTime::<Utc>::MAX_UTC, 1)
+            .await?;
+        Ok(next.first().and_then(|delivery| delivery.next_attempt_at))
+    }
+
+    async fn run(&self, billing: &Billing, report: &mut RunReport) -> Result<()> {
+        let Some(transport) = billing.transport.clone() else {
+            return Ok(());
+        };
+        let mut seen: HashSet<DeliveryId> = HashSet::new();
+        loop {
+            let now = billing.now();
+            let due: Vec<Delivery> = billing
+                .store
+                .due_deliveries(now, billing.config().batch_size + seen.len())
+                .await?
+                .into_iter()
+                .filter(|delivery| seen.insert(delivery.id))
+                .take(billing.config().batch_size)
+                .collect();
+            if due.is_empty() {
+                return Ok(());
+            }
+            let claimed = claim_batch(billing, due, now, report).await?;
+            let sent = send_all(billing, &transport, claimed).await;
+            for (claim, result) in sent {
+                complete(billing, claim, result, report).await?;
+            }
+        }
+    }
+}
+
+/// An attempt claimed: the delivery as stored after the claim, and what to send.
+#[derive(Debug)]
+pub(crate) struct Claim {
+    delivery: Delivery,
+    number: u32,
+    request: WebhookRequest,
+}
+
+/// Claim a batch in one commit (deliveries to endpoints no longer live are failed instead);
+/// if another worker changed one meanwhile, claim them one by one, skipping those taken.
+async fn claim_batch(
+    billing: &Billing,
+    due: Vec<Delivery>,
+    now: DateTime<Utc>,
+    report: &mut RunReport,
+) -> Result<Vec<Claim>> {
+    let endpoints: HashMap<EndpointId, WebhookEndpoint> = billing
+        .store
+        .webhook_endpoints()
+        .await?
+        .into_iter()
+        .map(|endpoint| (endpoint.id(), endpoint))
+        .collect();
+    let mut changes = ChangeSet::default();
+    let mut claims = Vec::new();
+    for delivery in &due {
+        if let Some(claim) =
+            claim_one(billing, delivery.clone(), &endpoints, now, &mut changes).await?
+        {
+            claims.push(claim);
+        }
+    }
+    match billing.store.commit(changes).await {
+        Ok(_) => {
+            report.commits += 1;
+            Ok(stored(claims))
+        }
+        Err(error) if error.is_conflict() => {
+            // One by one, from fresh reads: each commit claims one or finds it taken.
+            let mut claims = Vec::new();
+            for delivery in due {
+                let Some(fresh) = billing.store.delivery(delivery.id).await? else {
+                    continue;
+                };
+                if !fresh.is_due(now) {
+                    continue;
+                }
+                let mut changes = ChangeSet::default();
+                let claim = claim_one(billing, fresh, &endpoints, now, &mut changes).await?;
+                match billing.store.commit(changes).await {
+                    Ok(_) => {
+                        report.commits += 1;
+                        claims.extend(claim);
+                    }
+                    Err(error) if error.is_conflict() => {}
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            Ok(stored(claims))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The claims with their deliveries at the version the claim commit gave them.
+fn stored(claims: Vec<Claim>) -> Vec<Claim> {
+    claims
+        .into_iter()
+        .map(|mut claim| {
+            claim.delivery = Put::of(claim.delivery).stored();
+            claim
+        })
+        .collect()
+}
+
+/// Claim `delivery` into `changes` and build its request; a delivery to an endpoint no longer
+/// live is failed instead (`None`).
+async fn claim_one(
+    billing: &Billing,
+    mut delivery: Delivery,
+    endpoints: &HashMap<EndpointId, WebhookEndpoint>,
+    now: DateTime<Utc>,
+    changes: &mut ChangeSet,
+) -> Result<Option<Claim>> {
+    let Some(endpoint) = endpoints
+        .get(&delivery.endpoint)
+        .filter(|endpoint| endpoint.is_live())
+    else {
+        delivery.cancel_for_endpoint()?;
+        changes.deliveries.push(Put::of(delivery));
+        return Ok(None);
+    };
+    let config = &billing.config().webhooks;
+    let number = delivery.claim(now, config.lease())?;
+    let envelope = event(billing, delivery.event_seq).await?;
+    let body = envelope
+        .to_json()
+        .map_err(|e| BillingError::Internal {
+            reason: format!("an event does not serialize: {e}"),
+        })?
+        .into_bytes();
+    let headers = sign_delivery(
+        &envelope.id.to_string(),
+        envelope.event.kind().as_str(),
+        &body,
+        now,
+        &endpoint.signing_secrets(now),
+    )?;
+    let request = WebhookRequest {
+        url: endpoint.url().to_owned(),
+        headers: headers.into_vec(),
+        body,
+        timeout: config
+            .timeout
+            .to_std()
+            .unwrap_or(std::time::Duration::from_secs(10)),
+        allow_private_addresses: config
+            .url_policy(billing.config().mode)
+            .private_addresses_allowed(),
+    };
+    changes.deliveries.push(Put::of(delivery.clone()));
+    Ok(Some(Claim {
+        delivery,
+        number,
+        request,
+    }))
+}
+
+/// The outbox event at `seq`.
+async fn event(billing: &Billing, seq: u64) -> Result<Envelope> {
+    billing
+        .store
+        .events_after(seq.saturating_sub(1), 1)
+        .await?
+        .into_iter()
+        .find(|event| event.seq == seq)
+        .map(|event| event.envelope)
+        .ok_or_else(|| BillingError::Internal {
+            reason: format!("a delivery names event {seq}, which is not in the outbox"),
+        })
+}
+
+/// Send every claimed request, up to the configured number at once.
+async fn send_all(
+    billing: &Billing,
+    transport: &Arc<dyn Transport>,
+    claims: Vec<Claim>,
+) -> Vec<(Claim, AttemptResult)> {
+    futures_util::stream::iter(claims)
+        .map(|claim| async move {
+            let result = send(transport.as_ref(), claim.request.clone()).await;
+            (claim, result)
+        })
+        .buffered(billing.config().webhooks.concurrency)
+        .collect()
+        .await
+}
+
+/// Send one request and describe what came back.
+pub(crate) async fn send(transport: &dyn Transport, request: WebhookRequest) -> AttemptResult {
+    match transport.send(request).await {
+        Ok(response) => AttemptResult {
+            outcome: AttemptOutcome::Response {
+                status: response.status,
+                body: String::from_utf8_lossy(&response.body).into_owned(),
+            },
+            retry_after: response.retry_after,
+            latency: response.latency,
+        },
+        Err(failure) => AttemptResult {
+            outcome: AttemptOutcome::NoResponse {
+                error: failure.kind.as_str().to_owned(),
+                message: failure.message,
+            },
+            retry_after: None,
+            latency: failure.latency,
+        },
+    }
+}
+
+/// Log an attempt's outcome, with what it means for its endpoint, re-reading both on a lost
+/// race. An attempt whose claim another worker took over (the lease ran out) was logged as
+/// interrupted by that worker: nothing more to log.
+async fn complete(
+    billing: &Billing,
+    claim: Claim,
+    result: AttemptResult,
+    report: &mut RunReport,
+) -> Result<()> {
+    let Claim {
+        mut delivery,
+        number,
+        ..
+    } = claim;
+    let config = &billing.config().webhooks;
+    report.webhook_attempts += 1;
+    for run in 0..MAX_RUNS {
+        if run > 0 {
+            match billing.store.delivery(delivery.id).await? {
+                Some(fresh) => delivery = fresh,
+                None => return Ok(()),
+            }
+        }
+        if delivery
+            .in_flight()
+            .is_none_or(|attempt| attempt.number != number)
+        {
+            return Ok(());
+        }
+        let now = billing.now();
+        let mut updated = delivery.clone();
+        let signal = updated.complete(number, result.clone(), now, &config.retry_schedule)?;
+        let mut changes = ChangeSet::default();
+        let endpoint = billing
+            .store
+            .webhook_endpoints()
+            .await?
+            .into_iter()
+            .find(|endpoint| endpoint.id() == updated.endpoint);
+        if let Some(mut endpoint) = endpoint {
+            let streak_changed = match signal {
+                EndpointSignal::Succeeded => endpoint.record_success(),
+                EndpointSignal::Failed { gone } => {
+                    endpoint.record_failure(gone, now, config.disable_after)
+                }
+            };
+            if streak_changed {
+                changes.endpoints.push(Put::of(endpoint));
+            }
+        }
+        let status = updated.status;
+        changes.deliveries.push(Put::of(updated));
+        match billing.store.commit(changes).await {
+            Ok(_) => {
+                report.commits += 1;
+                match (signal, status) {
+                    (EndpointSignal::Succeeded, _) => report.webhooks_delivered += 1,
+                    (_, commet_core::delivery::DeliveryStatus::Failed) => {
+                        report.webhooks_failed += 1;
+                    }
+                    _ => {}
+                }
+                return Ok(());
+            }
+            Err(error) if error.is_conflict() => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(BillingError::Contention {
+        what: format!("delivery {}", delivery.id),
+    })
+}
+
+/// Claim, send and log one delivery now (a redelivery by hand): the delivery as it is after.
+pub(crate) async fn deliver_now(billing: &Billing, id: DeliveryId) -> Result<Delivery> {
+    let transport = billing.transport.clone().ok_or(BillingError::NoTransport)?;
+    let now = billing.now();
+    let mut report = RunReport::default();
+    let Some(delivery) = billing.store.delivery(id).await? else {
+        return Err(BillingError::not_found(
+            crate::store::EntityKind::Delivery,
+            id,
+        ));
+    };
+    if delivery.is_due(now) {
+        let claims = claim_batch(billing, vec![delivery], now, &mut report).await?;
+        for (claim, result) in send_all(billing, &transport, claims).await {
+            complete(billing, claim, result, &mut report).await?;
+        }
+    }
+    billing
+        .store
+        .delivery(id)
+        .await?
+        .ok_or_else(|| BillingError::not_found(crate::store::EntityKind::Delivery, id))
+}
