@@ -24,4 +24,6 @@
 
 pub mod conformance;
 pub mod gateway;
+pub mod receiver;
 pub mod scenarios;
+pub mod webhooks;

@@ -614,7 +614,8 @@ pub async fn admin_override_activates_a_pending_subscription(store: Arc<dyn Stor
     h.transcript().await
 }
 
-/// Stamp one `#[tokio::test]` per engine scenario into a store crate's tests.
+/// Stamp one `#[tokio::test]` per engine scenario (and per webhook scenario of
+/// [`webhooks`](super::webhooks)) into a store crate's tests.
 ///
 /// `$make` is callable with no arguments and returns a future of an `Arc<dyn Store>`.
 #[macro_export]
@@ -630,6 +631,33 @@ macro_rules! engine_scenario_tests {
             reactivate_after_cancel,
             admin_override_activates_a_pending_subscription,
         );
+        $crate::__stamp_webhook_scenarios!(
+            $make;
+            a_receiver_failing_three_times_gets_retries_at_1_5_and_15_minutes,
+            a_receiver_down_for_a_day_exhausts_the_schedule_then_a_redelivery_succeeds,
+            an_endpoint_filtered_to_payment_failed_receives_only_those,
+            gone_disables_retry_after_is_honoured_and_three_failing_days_disable,
+            a_rotated_secret_verifies_through_its_grace_and_fails_after,
+            endpoints_are_managed_and_a_test_event_is_signed,
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __stamp_webhook_scenarios {
+    ($make:expr; $($name:ident),* $(,)?) => {
+        /// The webhook scenarios ([`commet_engine::testkit::webhooks`]), each on a fresh store.
+        mod webhook_scenarios {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let store: ::std::sync::Arc<dyn $crate::store::Store> = ($make)().await;
+                    $crate::testkit::webhooks::$name(store).await;
+                }
+            )*
+        }
     };
 }
 
