@@ -10,6 +10,7 @@
 //! | [`pagination`] | newest-first pages, stable while rows are added, and their filters |
 //! | [`due_index`] | the due-work index, the attempts of an invoice, and the pending attempts found for recovery, following every rewrite |
 //! | [`idempotency`] | idempotency records: as stored, live or expired, replaced at their version |
+//! | [`deliveries`] | webhook endpoints, deliveries and the delivery cursor: as stored, at versions, one delivery per (endpoint, event), the due-delivery index and the delivery lists |
 //!
 //! Each function takes a fresh, empty store, panics (with a message saying what broke) if the
 //! store misbehaves, and returns otherwise. [`store_conformance_tests!`](crate::store_conformance_tests)
@@ -20,6 +21,7 @@
 //! its read and its commit, so their reads and commits interleave even on a store whose calls
 //! never wait, and a store that runs calls on other threads sees them truly in parallel.
 
+pub mod deliveries;
 pub mod due_index;
 pub mod idempotency;
 pub mod numbering_and_sequence;
@@ -90,6 +92,12 @@ macro_rules! store_conformance_tests {
             a_live_idempotency_record_is_replaced_at_its_version,
             a_stale_idempotency_record_version_conflicts,
             a_new_idempotency_record_is_refused_over_a_live_one_and_replaces_an_expired_one,
+        );
+        $crate::__stamp_conformance_tests!(deliveries:
+            endpoints_deliveries_and_the_cursor_round_trip,
+            stale_endpoints_deliveries_and_cursors_conflict,
+            one_delivery_per_endpoint_and_event_of_a_known_endpoint,
+            due_deliveries_and_delivery_lists_follow_every_rewrite,
         );
     };
 }
