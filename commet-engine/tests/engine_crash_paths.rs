@@ -42,6 +42,8 @@ use commet_core::calendar::Interval;
 use commet_core::catalog::{NewPlan, NewPrice, PricingModel};
 use commet_core::clock::{Clock, TestClock};
 use commet_core::customer::{Customer, CustomerDetails};
+use commet_core::delivery::{Delivery, WebhookEndpoint};
+use commet_core::ids::DeliveryId;
 use commet_core::ids::{CustomerId, InvoiceId, PriceId, SubscriptionId};
 use commet_core::invoice::Invoice;
 use commet_core::payment::{ChargePurpose, PaymentAttempt};
@@ -55,6 +57,7 @@ use commet_engine::store::{
     ChangeSet, CommitReceipt, InvoiceQuery, Page, PageRequest, Result as StoreResult, Store,
     StoredEvent, SubscriptionQuery,
 };
+use commet_engine::store::{DeliveryCursor, DeliveryQuery};
 use commet_engine::{Billing, BillingConfig, BillingError, CancelRequest, CreateSubscription};
 use commet_store_sqlite::SqliteStore;
 use engine_support::{Random, SqliteGateway, audit};
@@ -200,6 +203,28 @@ impl Store for Watched {
     }
     async fn idempotency_record(&self, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
         self.0.idempotency_record(key).await
+    }
+    async fn last_event_seq(&self) -> StoreResult<u64> {
+        self.0.last_event_seq().await
+    }
+    async fn webhook_endpoints(&self) -> StoreResult<Vec<WebhookEndpoint>> {
+        self.0.webhook_endpoints().await
+    }
+    async fn delivery(&self, id: DeliveryId) -> StoreResult<Option<Delivery>> {
+        self.0.delivery(id).await
+    }
+    async fn deliveries(
+        &self,
+        query: DeliveryQuery,
+        page: PageRequest,
+    ) -> StoreResult<Page<Delivery>> {
+        self.0.deliveries(query, page).await
+    }
+    async fn due_deliveries(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<Delivery>> {
+        self.0.due_deliveries(now, limit).await
+    }
+    async fn delivery_cursor(&self) -> StoreResult<DeliveryCursor> {
+        self.0.delivery_cursor().await
     }
     async fn commit(&self, changes: ChangeSet) -> StoreResult<CommitReceipt> {
         let pending: Vec<ChargePurpose> = changes
