@@ -63,9 +63,11 @@ impl RetrySchedule {
     }
 
     /// When to try again after `failed` attempts of a round have failed, the first at
-    /// `first_failure`: `None` once the schedule is used up. A later `not_before` (the
-    /// receiver's `Retry-After`, capped at [`MAX_RETRY_AFTER`] from `now`) pushes it back;
-    /// nothing brings it before `now`.
+    /// `first_failure` and the last at `now`: `None` once the schedule is used up. The
+    /// receiver's `Retry-After` (capped at [`MAX_RETRY_AFTER`] from `now`) pushes it back;
+    /// and it is never sooner than the schedule's first step after `now`, so a late attempt
+    /// (a slow worker, a `Retry-After` that pushed it past the next step) is not followed by
+    /// a burst of retries.
     #[must_use]
     pub fn next_attempt(
         &self,
@@ -79,7 +81,8 @@ impl RetrySchedule {
         let asked = retry_after
             .map(|delay| delay.clamp(TimeDelta::zero(), MAX_RETRY_AFTER))
             .and_then(|delay| now.checked_add_signed(delay));
-        Some(scheduled.max(asked.unwrap_or(scheduled)).max(now))
+        let spaced = now.checked_add_signed(*self.offsets.first()?)?;
+        Some(scheduled.max(asked.unwrap_or(scheduled)).max(spaced))
     }
 }
 
@@ -121,8 +124,8 @@ mod tests {
         assert_eq!(next(3, at(10, 5, 0)), Some(at(10, 15, 0)));
         assert_eq!(next(7, at(12, 0, 0)), Some(at(14, 0, 0)));
         assert_eq!(next(8, at(14, 0, 0)), None, "8 attempts, then failed");
-        // A late attempt is not retried in the past.
-        assert_eq!(next(2, at(10, 7, 0)), Some(at(10, 7, 0)));
+        // A late attempt is retried no sooner than the first step after it.
+        assert_eq!(next(2, at(10, 7, 0)), Some(at(10, 8, 0)));
     }
 
     #[test]
