@@ -115,6 +115,8 @@ impl FakeReceiver {
 #[async_trait]
 impl Transport for FakeReceiver {
     async fn send(&self, request: WebhookRequest) -> Result<WebhookResponse, TransportFailure> {
+        // A real request waits on the network: let other workers run meanwhile.
+        super::yield_now().await;
         let mut state = self.state();
         let reply = state
             .scripts

@@ -639,6 +639,7 @@ macro_rules! engine_scenario_tests {
             gone_disables_retry_after_is_honoured_and_three_failing_days_disable,
             a_rotated_secret_verifies_through_its_grace_and_fails_after,
             endpoints_are_managed_and_a_test_event_is_signed,
+            two_workers_never_send_one_attempt_twice,
         );
     };
 }

@@ -573,3 +573,34 @@ pub async fn endpoints_are_managed_and_a_test_event_is_signed(store: Arc<dyn Sto
             });
     assert_eq!(by_status, [(DeliveryStatus::Succeeded, 1)].into());
 }
+
+/// Two workers on one store run the due work at once: each delivery attempt is claimed by
+/// one of them and sent once, and every event arrives exactly once.
+pub async fn two_workers_never_send_one_attempt_twice(store: Arc<dyn Store>) {
+    let start = utc(2026, 1, 1);
+    let w = WebhookHarness::new(store.clone(), start);
+    let url = "https://hooks.example.com/shared";
+    let endpoint = w.endpoint(url, EventFilter::All).await;
+    for n in 0..60 {
+        w.h.customer(n).await;
+    }
+    // A second worker: the same store, clock and receiver, its own engine.
+    let second = Harness::new(store, start);
+    let second = second.billing.with_transport(w.receiver.clone());
+    let (a, b) = futures_util::future::join(w.billing().run_due(), second.run_due()).await;
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.webhook_attempts + b.webhook_attempts, 60, "{a:?} {b:?}");
+    let got = w.receiver.received_by(url);
+    let ids: BTreeSet<_> = got
+        .iter()
+        .map(|r| verify_received(r, &[endpoint.secret()]).id)
+        .collect();
+    assert_eq!((got.len(), ids.len()), (60, 60), "each event once");
+    let deliveries = w.deliveries(endpoint.id()).await;
+    assert_eq!(deliveries.len(), 60);
+    assert!(
+        deliveries
+            .iter()
+            .all(|d| d.status == DeliveryStatus::Succeeded && d.attempts.len() == 1)
+    );
+}

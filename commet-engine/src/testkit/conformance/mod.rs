@@ -30,12 +30,9 @@ pub mod round_trips;
 pub mod uniqueness_and_references;
 pub mod versions_and_atomicity;
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll};
-
 use chrono::{DateTime, TimeDelta, Utc};
 
+use super::yield_now;
 use crate::idempotency::IdempotencyRecord;
 use crate::store::{ChangeSet, Put, Store};
 use commet_core::customer::Customer;
@@ -129,24 +126,6 @@ pub fn idempotency_record(key: &str, now: DateTime<Utc>) -> IdempotencyRecord {
         expires_at: now + TimeDelta::days(1),
         version: 0,
     }
-}
-
-/// Yield to the executor once, so concurrent futures interleave.
-fn yield_now() -> impl Future<Output = ()> {
-    struct YieldNow(bool);
-    impl Future for YieldNow {
-        type Output = ();
-        fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
-            if self.0 {
-                Poll::Ready(())
-            } else {
-                self.0 = true;
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            }
-        }
-    }
-    YieldNow(false)
 }
 
 async fn commit(store: &dyn Store, changes: ChangeSet) {
