@@ -18,9 +18,11 @@
 //! | [`policy`] | [`BillingPolicy`](policy::BillingPolicy): the dunning policy, rounding, checkout expiry and the signed links decisions put in events | works |
 //! | [`token`] | signed checkout and portal links: [`Links`](token::Links), [`SigningKey`](token::SigningKey) | works |
 //! | [`validation`] | the checks every input passes: texts, metadata, absolute `http(s)` URLs | works |
+//! | [`delivery`] | webhook endpoints, one delivery per (endpoint, event), the retry schedule, the attempt log | works |
 //! | [`event`] | typed events with Commet's wire names and fields, and the envelope | works |
 //! | [`invoice`] | [`Invoice`](invoice::Invoice) and its lifecycle, [`LineItem`](invoice::LineItem), [`Totals`](invoice::Totals) and customer credit, the recurring invoice of a period, [`NumberSeries`](invoice::NumberSeries) | works |
 //! | [`proration`] | plan-change previews: upgrade now with credit for unused time to the second, downgrade at period end | works |
+//! | [`webhook`] | the endpoint secret ([`WebhookSecret`](webhook::WebhookSecret)), delivery signatures (Commet's and Standard Webhooks v1) and the receiver's [`verify`](webhook::verify()), [`verify_standard`](webhook::verify_standard) | works |
 //! | [`dunning`] | [`DunningPolicy`](dunning::DunningPolicy): retry schedule, soft and hard declines, exhaustion | works |
 //!
 //! Bad input is always a typed error ([`InvalidField`] names the field), never a panic.
@@ -43,6 +45,7 @@ pub mod calendar;
 pub mod catalog;
 pub mod clock;
 pub mod customer;
+pub mod delivery;
 pub mod dunning;
 pub mod event;
 #[cfg(feature = "fixtures")]
@@ -56,6 +59,7 @@ pub mod proration;
 pub mod subscription;
 pub mod token;
 pub mod validation;
+pub mod webhook;
 
 #[doc(hidden)]
 pub mod __fuzz;

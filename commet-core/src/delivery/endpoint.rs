@@ -12,6 +12,8 @@ use crate::ids::EndpointId;
 use crate::validation::{check_text, check_url};
 use crate::webhook::WebhookSecret;
 
+use super::address::is_forbidden_address;
+
 /// The longest endpoint description, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 500;
 
@@ -81,8 +83,8 @@ impl UrlPolicy {
         }
         if !self.private_addresses_allowed() {
             let private = match parsed.host() {
-                Some(url::Host::Ipv4(ip)) => is_private_address(IpAddr::V4(ip)),
-                Some(url::Host::Ipv6(ip)) => is_private_address(IpAddr::V6(ip)),
+                Some(url::Host::Ipv4(ip)) => is_forbidden_address(IpAddr::V4(ip)),
+                Some(url::Host::Ipv6(ip)) => is_forbidden_address(IpAddr::V6(ip)),
                 Some(url::Host::Domain(name)) => {
                     let name = name.trim_end_matches('.').to_ascii_lowercase();
                     name == "localhost" || name.ends_with(".localhost")
@@ -98,39 +100,6 @@ impl UrlPolicy {
             }
         }
         Ok(())
-    }
-}
-
-/// Is `ip` an address a live webhook must not reach: loopback, private (RFC 1918, unique
-/// local `fc00::/7`), link-local, carrier-grade NAT (`100.64.0.0/10`), unspecified,
-/// broadcast, multicast, documentation, or an IPv4 address of those mapped into IPv6.
-#[must_use]
-pub fn is_private_address(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b))
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_private_address(IpAddr::V4(v4));
-            }
-            let first = v6.segments().first().copied().unwrap_or(0);
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || first == 0x2001 && v6.segments().get(1) == Some(&0x0db8)
-        }
     }
 }
 
@@ -550,31 +519,6 @@ mod tests {
             ..live
         };
         assert!(allowed.check("https://10.0.0.8/hook").is_ok());
-    }
-
-    #[test]
-    fn private_addresses() {
-        for private in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.0.1",
-            "169.254.1.1",
-            "100.64.0.1",
-            "0.0.0.0",
-            "255.255.255.255",
-            "224.0.0.1",
-            "::1",
-            "::",
-            "fc00::1",
-            "fe80::1",
-            "::ffff:10.0.0.1",
-        ] {
-            assert!(is_private_address(private.parse().unwrap()), "{private}");
-        }
-        for public in ["93.184.216.34", "100.128.0.1", "2606:4700::1111", "8.8.8.8"] {
-            assert!(!is_private_address(public.parse().unwrap()), "{public}");
-        }
     }
 
     fn endpoint(now: DateTime<Utc>) -> WebhookEndpoint {

@@ -13,13 +13,15 @@
 //! - An endpoint every attempt to which failed for a span (3 days by default) is disabled
 //!   ([`WebhookEndpoint::record_failure`]).
 
+pub mod address;
 pub mod endpoint;
 pub mod record;
 pub mod schedule;
 
+pub use address::is_forbidden_address;
 pub use endpoint::{
     DisabledReason, EndpointRecord, EndpointUpdate, EventFilter, NewEndpoint, RetiredSecret,
-    UrlPolicy, WebhookEndpoint, is_private_address,
+    UrlPolicy, WebhookEndpoint,
 };
 pub use record::{
     AttemptOutcome, AttemptResult, AttemptTrigger, Delivery, DeliveryAttempt, DeliveryError,

@@ -1,8 +1,9 @@
 //! Wire formats shared by event payloads: instants and currencies as Commet sends them.
 
 /// Instants as ISO 8601 UTC with a `Z`: milliseconds (`2026-03-25T14:30:00.000Z`, what
-/// JavaScript's `toISOString` writes), or microseconds when the instant has them, so that every
-/// instant commet keeps round-trips exactly.
+/// JavaScript's `toISOString` writes), or microseconds (or nanoseconds) when the instant has
+/// them, so that every instant read back writes the same way: what commet writes, and any
+/// instant a receiver parsed from a payload, round-trips exactly.
 pub mod time {
     use chrono::{DateTime, SecondsFormat, Utc};
     use serde::{Deserialize, Deserializer, Serializer};
@@ -10,10 +11,13 @@ pub mod time {
     /// Format an instant.
     #[must_use]
     pub fn format(instant: &DateTime<Utc>) -> String {
-        let precision = if instant.timestamp_subsec_nanos() % 1_000_000 == 0 {
+        let nanos = instant.timestamp_subsec_nanos();
+        let precision = if nanos % 1_000_000 == 0 {
             SecondsFormat::Millis
-        } else {
+        } else if nanos % 1_000 == 0 {
             SecondsFormat::Micros
+        } else {
+            SecondsFormat::Nanos
         };
         instant.to_rfc3339_opts(precision, true)
     }

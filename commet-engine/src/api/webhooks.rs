@@ -191,6 +191,7 @@ impl<'a> Webhooks<'a> {
         let headers = sign_delivery(
             &envelope.id.to_string(),
             envelope.event.kind().as_str(),
+            envelope.timestamp,
             &body,
             now,
             &endpoint.signing_secrets(now),

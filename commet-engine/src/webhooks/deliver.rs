@@ -289,6 +289,7 @@ async fn claim_one(
     let headers = sign_delivery(
         &envelope.id.to_string(),
         envelope.event.kind().as_str(),
+        envelope.timestamp,
         &body,
         now,
         &endpoint.signing_secrets(now),

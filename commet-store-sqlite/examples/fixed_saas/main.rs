@@ -12,7 +12,15 @@
 //! (he was migrated from another system), then he puts a card on file. The engine runs on a
 //! test clock, so the year takes a moment; the payment provider is the test kit's fake one.
 //!
-//! It prints the timeline of events, then every invoice.
+//! Two webhook endpoints receive the events over HTTP from a server the story starts on
+//! 127.0.0.1 (`receiver.rs`), which verifies every delivery with Commet's scheme and with
+//! Standard Webhooks: a CRM that takes every event, and a data warehouse that takes payments
+//! and invoices and is down for two hours on Jan 16, so its deliveries are retried on the
+//! schedule until it is back.
+//!
+//! It prints the timeline of events, then every invoice, then the webhook delivery log.
+
+mod receiver;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -24,14 +32,17 @@ use commet_core::calendar::Interval;
 use commet_core::catalog::{NewPlan, NewPrice, Price, PricingModel};
 use commet_core::clock::TestClock;
 use commet_core::customer::CustomerDetails;
-use commet_core::event::Event;
+use commet_core::delivery::{AttemptOutcome, EventFilter, NewEndpoint, WebhookEndpoint};
+use commet_core::event::{Event, EventKind};
 use commet_core::ids::{CustomerId, SubscriptionId};
 use commet_core::subscription::{AdminUpdate, SubscriptionStatus};
 use commet_core::token::SigningKey;
-use commet_engine::store::{InvoiceQuery, Store, every_page};
+use commet_engine::store::{DeliveryQuery, InvoiceQuery, Store, every_page};
 use commet_engine::testkit::gateway::{Behaviour, FakeGateway};
 use commet_engine::{Billing, BillingConfig, CancelRequest, CreateSubscription, SubscriptionView};
 use commet_store_sqlite::SqliteStore;
+use commet_webhooks::HttpTransport;
+use receiver::Server;
 
 type Failure = Box<dyn std::error::Error>;
 
@@ -66,6 +77,8 @@ struct Story {
     gateway: Arc<FakeGateway>,
     names: BTreeMap<CustomerId, String>,
     printed: u64,
+    receivers: Server,
+    endpoints: Vec<(&'static str, WebhookEndpoint)>,
 }
 
 impl Story {
@@ -286,19 +299,144 @@ async fn run() -> Result<(), Failure> {
     let gateway = Arc::new(FakeGateway::new());
     let mut config = BillingConfig::new("org_fixed_saas", SigningKey::generate()?);
     config.checkout_base_url = "https://billing.fixed.example.com/checkout".into();
-    let billing = Billing::new(database, gateway.clone(), Arc::new(clock), config)?;
+    // The receivers listen on http://127.0.0.1 (a sandbox engine may reach private addresses).
+    config.webhooks.allow_http = true;
+    let (receivers, server) = Server::start(clock.clone()).await?;
+    let billing = Billing::new(database, gateway.clone(), Arc::new(clock), config)?
+        .with_transport(Arc::new(HttpTransport::new()?));
     let mut story = Story {
         billing,
         gateway,
         names: BTreeMap::new(),
         printed: 0,
+        receivers,
+        endpoints: Vec::new(),
     };
     println!(
         "Fixed SaaS, a year on commet (database: {})\n",
         path.display()
     );
+    story.register_endpoints().await?;
     live_the_year(&mut story).await?;
-    print_invoices(&story).await
+    print_invoices(&story).await?;
+    print_deliveries(&story).await?;
+    server.abort();
+    Ok(())
+}
+
+impl Story {
+    /// A CRM that takes every event, and a warehouse that takes payments and invoices.
+    async fn register_endpoints(&mut self) -> Result<(), Failure> {
+        let warehouse_events = [
+            EventKind::InvoiceCreated,
+            EventKind::InvoiceVoided,
+            EventKind::PaymentReceived,
+            EventKind::PaymentFailed,
+            EventKind::PaymentRecovered,
+            EventKind::PaymentRetryFailed,
+        ];
+        for (name, events) in [
+            ("crm", EventFilter::All),
+            ("warehouse", EventFilter::Only(warehouse_events.into())),
+        ] {
+            let endpoint = self
+                .billing
+                .webhooks()
+                .create(NewEndpoint {
+                    url: self.receivers.url(name),
+                    events,
+                    description: Some(format!("the {name}")),
+                    enabled: true,
+                })
+                .await?;
+            // The secret is shown once: the receiver keeps it.
+            self.receivers.trust(name, endpoint.secret().clone());
+            self.endpoints.push((name, endpoint));
+        }
+        // The warehouse is down for two hours on the morning of Jan 16.
+        let outage = day(2025, 1, 16);
+        self.receivers
+            .down_between("warehouse", outage, outage + chrono::TimeDelta::hours(2));
+        Ok(())
+    }
+}
+
+/// The delivery log, per endpoint, and the retries of the warehouse's outage.
+async fn print_deliveries(story: &Story) -> Result<(), Failure> {
+    println!("\nWebhooks\n");
+    println!(
+        "  {:<10} {:>10} {:>10} {:>7} {:>9} {:>10} {:>9} {:>7}",
+        "endpoint",
+        "deliveries",
+        "delivered",
+        "failed",
+        "attempts",
+        "retried",
+        "verified",
+        "forged"
+    );
+    let webhooks = story.billing.webhooks();
+    let mut outage = Vec::new();
+    for (name, endpoint) in &story.endpoints {
+        let query = DeliveryQuery {
+            endpoint: Some(endpoint.id()),
+            ..DeliveryQuery::default()
+        };
+        let mut deliveries = every_page(|page| webhooks.deliveries(query, page)).await?;
+        deliveries.reverse();
+        let delivered = deliveries
+            .iter()
+            .filter(|d| d.status == commet_core::delivery::DeliveryStatus::Succeeded)
+            .count();
+        let attempts: usize = deliveries.iter().map(|d| d.attempts.len()).sum();
+        let retried: Vec<_> = deliveries.iter().filter(|d| d.attempts.len() > 1).collect();
+        let seen = story.receivers.seen(name);
+        println!(
+            "  {:<10} {:>10} {:>10} {:>7} {:>9} {:>10} {:>9} {:>7}",
+            name,
+            deliveries.len(),
+            delivered,
+            deliveries.len() - delivered,
+            attempts,
+            retried.len(),
+            seen.verified,
+            seen.forged
+        );
+        if seen.events.len() != delivered {
+            return Err(format!(
+                "{name} received {} events, {delivered} delivered",
+                seen.events.len()
+            )
+            .into());
+        }
+        if let Some(first) = retried.first() {
+            outage.push(((*name).to_owned(), (*first).clone()));
+        }
+    }
+    for (name, delivery) in outage {
+        println!(
+            "\n  The {name}'s outage: {} ({}), event {}",
+            delivery.id,
+            delivery.event_kind.as_str(),
+            delivery.event
+        );
+        for attempt in &delivery.attempts {
+            let outcome = match &attempt.outcome {
+                Some(AttemptOutcome::Response { status, .. }) => format!("HTTP {status}"),
+                Some(AttemptOutcome::NoResponse { error, .. }) => error.clone(),
+                Some(AttemptOutcome::Interrupted) => "interrupted".into(),
+                None => "in flight".into(),
+            };
+            println!(
+                "    attempt {}  {}  {:<9} {} ms",
+                attempt.number,
+                attempt.started_at.format("%Y-%m-%d %H:%M"),
+                outcome,
+                attempt.latency_ms.unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The year, told in the order it happens.
