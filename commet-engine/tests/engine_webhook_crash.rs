@@ -282,7 +282,7 @@ async fn run(seed: u64) -> (u64, usize) {
     let mut now = start;
     for step in 0..30u32 {
         // New events: customers created and updated (through the API, never crashed).
-        for k in 0..(1 + random.below(3)) {
+        for k in 0..=random.below(3) {
             billing
                 .customers()
                 .create(CustomerDetails {

@@ -189,6 +189,14 @@ impl<'a, 'stmt> Columns<'a, 'stmt> {
         .map_err(|e| self.column_corrupt(index, e))
     }
 
+    /// An optional enum stored by its snake-case name (`NULL` for none).
+    pub(crate) fn opt_name<T: DeserializeOwned>(&self, index: usize) -> Result<Option<T>> {
+        match self.opt_text(index)? {
+            Some(_) => self.name(index).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// JSON text.
     pub(crate) fn json<T: DeserializeOwned>(&self, index: usize) -> Result<T> {
         serde_json::from_str(self.text(index)?).map_err(|e| self.column_corrupt(index, e))

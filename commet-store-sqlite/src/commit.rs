@@ -24,7 +24,10 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::codec::{self, integer};
 use crate::error::{Error, Result};
 use crate::facts;
-use crate::rows::{attempt, catalog, customer, event, idempotency, invoice, series, subscription};
+use crate::rows::{
+    attempt, catalog, customer, delivery, endpoint, event, idempotency, invoice, series,
+    subscription,
+};
 
 /// Commit `changes` (already validated) atomically.
 pub(crate) fn commit(conn: &mut Connection, mut changes: ChangeSet) -> Result<CommitReceipt> {
@@ -187,6 +190,35 @@ fn write_rows(
                 }
             },
             |value, expected, version| idempotency::update(conn, value, expected, version),
+        )?;
+    }
+    write_deliveries(conn, changes)
+}
+
+/// Write the webhook rows of a change set: endpoints, deliveries, then the cursor, in the
+/// order of the change set. Endpoints go first, so a delivery to an endpoint written in the
+/// same commit finds it. A change set without webhook writes (a renewal) runs no statement
+/// here: the loops are empty and the cursor absent.
+fn write_deliveries(conn: &Connection, changes: &ChangeSet) -> Result<()> {
+    for put in &changes.endpoints {
+        versioned(
+            put,
+            |value, version| endpoint::insert(conn, value, version),
+            |value, expected, version| endpoint::update(conn, value, expected, version),
+        )?;
+    }
+    for put in &changes.deliveries {
+        versioned(
+            put,
+            |value, version| delivery::insert(conn, value, version),
+            |value, expected, version| delivery::update(conn, value, expected, version),
+        )?;
+    }
+    if let Some(put) = &changes.delivery_cursor {
+        versioned(
+            put,
+            |value, version| delivery::insert_cursor(conn, value, version),
+            |value, expected, version| delivery::update_cursor(conn, value, expected, version),
         )?;
     }
     Ok(())

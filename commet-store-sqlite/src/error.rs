@@ -91,6 +91,9 @@ fn kind_of_constraint(message: &str) -> EntityKind {
         "events" => EntityKind::Event,
         "idempotency_records" => EntityKind::IdempotencyRecord,
         "number_series" => EntityKind::NumberSeries,
+        "webhook_endpoints" => EntityKind::WebhookEndpoint,
+        "deliveries" => EntityKind::Delivery,
+        "delivery_cursor" => EntityKind::DeliveryCursor,
         _ => EntityKind::Customer,
     }
 }
@@ -110,6 +113,10 @@ mod tests {
                 "UNIQUE constraint failed: invoices.subscription, invoices.period_start"
             ),
             EntityKind::Invoice
+        );
+        assert_eq!(
+            kind_of_constraint("UNIQUE constraint failed: deliveries.endpoint, deliveries.event"),
+            EntityKind::Delivery
         );
     }
 }

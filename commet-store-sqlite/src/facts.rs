@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
 
 use chrono::{DateTime, Utc};
-use commet_core::ids::{InvoiceId, SubscriptionId};
+use commet_core::ids::{DeliveryId, EndpointId, EventId, InvoiceId, SubscriptionId};
 use commet_core::invoice::LineItem;
 use commet_engine::store::{
     CommitFacts, EntityKind, Lookups, StoreError, StoredIdempotency, StoredInvoice,
@@ -17,7 +17,7 @@ use rusqlite::types::ToSql;
 
 use crate::codec::{Columns, micros};
 use crate::error::Result;
-use crate::rows::{invoice, statement};
+use crate::rows::{delivery, invoice, statement};
 
 /// Answer `lookups` from the rows as they are.
 pub(crate) fn answer(conn: &Connection, lookups: &Lookups) -> Result<CommitFacts> {
@@ -98,7 +98,49 @@ pub(crate) fn answer(conn: &Connection, lookups: &Lookups) -> Result<CommitFacts
         )?,
         number_series: BTreeMap::new(),
         last_event_seq: 0,
+        endpoints: each(
+            conn,
+            "SELECT id, version FROM webhook_endpoints WHERE id = ?1",
+            EntityKind::WebhookEndpoint,
+            &lookups.endpoints,
+            version,
+        )?,
+        deliveries: each(
+            conn,
+            "SELECT id, version FROM deliveries WHERE id = ?1",
+            EntityKind::Delivery,
+            &lookups.deliveries,
+            version,
+        )?,
+        delivery_keys: delivery_keys(conn, &lookups.delivery_keys)?,
+        delivery_cursor: if lookups.delivery_cursor {
+            delivery::cursor(conn)?.map(|cursor| cursor.version)
+        } else {
+            None
+        },
     })
+}
+
+/// The delivery holding each (endpoint, event).
+fn delivery_keys(
+    conn: &Connection,
+    keys: &[(EndpointId, EventId)],
+) -> Result<BTreeMap<(EndpointId, EventId), DeliveryId>> {
+    let mut found = BTreeMap::new();
+    if keys.is_empty() {
+        return Ok(found);
+    }
+    let mut stmt = statement(
+        conn,
+        "SELECT id FROM deliveries WHERE endpoint = ?1 AND event = ?2",
+    )?;
+    for key @ (endpoint, event) in keys {
+        let mut rows = stmt.query((endpoint.to_string(), event.to_string()))?;
+        if let Some(row) = rows.next()? {
+            found.insert(*key, Columns::new(row, EntityKind::Delivery).parse(0)?);
+        }
+    }
+    Ok(found)
 }
 
 /// The version in column 1.

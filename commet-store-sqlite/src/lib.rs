@@ -3,9 +3,10 @@
 //! [`SqliteStore`]: commet's store in one SQLite file (or in memory), on
 //! [rusqlite](https://docs.rs/rusqlite) with SQLite bundled, so there is nothing to install. It
 //! has exactly the semantics of every commet store (versions and conflicts, atomic change sets,
-//! gap-free invoice numbers and event sequence, the unique keys, the due-work index,
-//! newest-first pagination) and passes the shared conformance suite of `commet-engine`, plus a
-//! differential test that runs random operation sequences against it and `MemoryStore`.
+//! gap-free invoice numbers and event sequence, the unique keys, the due-work and due-delivery
+//! indexes, newest-first pagination) and passes the shared conformance suite of
+//! `commet-engine`, plus a differential test that runs random operation sequences against it
+//! and `MemoryStore`.
 //!
 //! It only stores: it answers the primitive reads of `commet_engine::store::Store` with indexed
 //! queries and writes a change set in one transaction. The commit rules (versions, unique keys,
@@ -38,7 +39,7 @@
 //! | durability | `synchronous = FULL` by default ([`Durability`]): a returned commit survives power loss |
 //! | locking | `busy_timeout` 5 s; a commit that waits longer fails with `StoreError::Backend` |
 //! | integrity | `foreign_keys = ON`; unique keys in the schema; rows rebuilt through the validating constructors (a bad row is `StoreError::Corrupt`) |
-//! | schema | embedded, versioned migrations run on open ([`SCHEMA_VERSION`], in `PRAGMA user_version`); a newer database is refused |
+//! | schema | embedded, versioned migrations run on open ([`SCHEMA_VERSION`], in `PRAGMA user_version`; version 3 adds the webhook tables); an older database is migrated in place, a newer one is refused |
 //!
 //! # Schema
 //!
@@ -56,6 +57,9 @@
 //! | `events` (the outbox) | `seq` | `id` UNIQUE | `envelope` (the exact webhook JSON) |
 //! | `idempotency_records` | `idempotency_key` | `version` (schema version 2) | |
 //! | `number_series` | `prefix` | | |
+//! | `webhook_endpoints` (schema version 3) | `id` | | `events` (the event filter) |
+//! | `deliveries` (schema version 3) | `id` | `endpoint` → `webhook_endpoints`; (`endpoint`, `event`) UNIQUE; by `endpoint` and by `event` (newest first); `next_attempt_at` where `status = 'pending'` (the due-delivery index) | `attempts` (the attempt log, oldest first) |
+//! | `delivery_cursor` (schema version 3) | `id` (always 1: one row) | | |
 //!
 //! Decisions written down here:
 //!
@@ -79,6 +83,16 @@
 //!   letters: the same rule as `customers_by_email` everywhere (`str::eq_ignore_ascii_case`).
 //! - **Integers** are SQLite's signed 64 bits: a version, sequence number or invoice number
 //!   series value above `i64::MAX` is refused as `StoreError::Invalid` (nothing gets there).
+//! - **Webhook secrets** are stored as their `whsec_...` text (`WebhookSecret::expose`) and
+//!   parsed back on read (its `FromStr`; a value that does not parse is `Corrupt`, and the
+//!   error never repeats it). They are not encrypted: protect the database file as you
+//!   would any file holding credentials. A rotated-out secret is `retired_secret` with the
+//!   instant it stops signing in `retired_until`, both `NULL` when there is none.
+//! - **A delivery's event** is the outbox event's id, not a foreign key: the commit rules do not
+//!   require the event to be stored (deliveries are fanned out from events already in the
+//!   outbox, which is append-only). Its endpoint is a foreign key. `Delivery` has no validating
+//!   constructor: a row is checked column by column (ids, names, instants, the attempt log's
+//!   JSON), not for consistency between its fields.
 //! - **Invoice numbers** are not unique in the schema (a store may hold imported numbers); the
 //!   gap-free series in `number_series` is what keeps commet's own numbers unique.
 //!
@@ -94,10 +108,11 @@
 //! Every rule is enforced by the write itself: a versioned write is `UPDATE ... WHERE id = ? AND
 //! version = ?` with a rows-affected check, a new row an `INSERT` its primary key refuses if it
 //! exists, and the schema's unique and foreign keys refuse the rest (external ids, plan codes,
-//! recurring periods, attempt keys, event ids, references). A finalized invoice's lines are
-//! fixed: every invoice row keeps `lines_digest`, 16 bytes of SHA-256 over its lines as values
-//! (decimals normalized), and a rewrite is first tried as an `UPDATE` that also requires the
-//! stored digest to equal the new lines' digest. That is every rewrite of a finalized invoice
+//! recurring periods, attempt keys, event ids, one delivery per (endpoint, event),
+//! references). A finalized invoice's lines are fixed: every invoice row keeps
+//! `lines_digest`, 16 bytes of SHA-256 over its lines as values (decimals normalized), and a
+//! rewrite is first tried as an `UPDATE` that also requires the stored digest to equal the new
+//! lines' digest. That is every rewrite of a finalized invoice
 //! (paid, voided ...), and it reads nothing. Only when it does not apply (a draft's new lines,
 //! a row written by schema version 1, or a write that changes fixed lines) are the stored lines
 //! read and compared, and a draft's lines replaced. A new idempotency record is an upsert that
@@ -137,9 +152,11 @@
 //! | `tests/conformance.rs` | every behaviour of the shared suite, on a file, on one file through two connections (calls alternating), and in memory |
 //! | `tests/differential.rs` | random operation sequences (including stale writes, taken keys, missing references, idempotency records replaced at fresh and stale versions, reopening the file) give `MemoryStore`'s exact results and readable state; a fixed sequence survives a close and reopen |
 //! | `tests/durability.rs` | a writer process killed (SIGKILL) 20 times at random points, mostly inside commits, leaves every change set whole or absent and the outbox gap-free; a newer schema is refused |
-//! | `tests/corrupt_rows.rs` | rows edited into nonsense are `StoreError::Corrupt`, naming the row |
-//! | `tests/open.rs` | a new file is created and migrated, also by several openers at once; a file that is not a commet database is refused; a database written by schema version 1 opens, migrates, and keeps its idempotency records at version 1; an invoice row without its lines digest (as version 1 left them) or with a wrong one is checked against its stored lines |
+//! | `tests/corrupt_rows.rs` | rows edited into nonsense are `StoreError::Corrupt`, naming the row (webhook rows too, without ever showing a secret) |
+//! | `tests/deliveries.rs` | webhook endpoints, deliveries (attempt logs of every outcome) and the delivery cursor round-trip, conflict at stale versions, keep one delivery per (endpoint, event) with nothing written on refusal, list and page with every filter and answer the due deliveries in order, all exactly as `MemoryStore` does |
+//! | `tests/open.rs` | a new file is created and migrated, also by several openers at once; a file that is not a commet database is refused; a database written by schema version 1 opens, migrates, and keeps its idempotency records at version 1; one written by version 2 migrates to 3 in place, keeps its rows and takes webhook rows; an invoice row without its lines digest (as version 1 left them) or with a wrong one is checked against its stored lines |
 //! | `rows::tests::no_statement_is_prepared_again` | no statement the store runs is ever prepared twice by SQLite (the statement cache works for every query shape) |
+//! | `query::tests::delivery_reads_use_their_indexes` | the due deliveries are a range of the partial index of pending ones, and lists by endpoint or event a range of theirs, with no sort |
 //! | `benches/store.rs` | commits and rows per second against raw rusqlite (figures in the README) |
 //! | `benches/renewals.rs` | renewals per second through the engine against raw rusqlite writing the same rows (figures in the README) |
 //! | `examples/fixed_saas.rs` | the README's main job: a year of a fixed-price `SaaS`, through the engine, on a file |
@@ -164,14 +181,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use commet_core::catalog::{Plan, Price};
 use commet_core::customer::Customer;
-use commet_core::ids::{CustomerId, InvoiceId, SubscriptionId};
+use commet_core::delivery::{Delivery, WebhookEndpoint};
+use commet_core::ids::{CustomerId, DeliveryId, InvoiceId, SubscriptionId};
 use commet_core::invoice::{Invoice, NumberSeries};
 use commet_core::payment::PaymentAttempt;
 use commet_core::subscription::Subscription;
 use commet_engine::idempotency::IdempotencyRecord;
 use commet_engine::store::{
-    ChangeSet, CommitReceipt, InvoiceQuery, Page, PageRequest, Result, Store, StoredEvent,
-    SubscriptionQuery,
+    ChangeSet, CommitReceipt, DeliveryCursor, DeliveryQuery, InvoiceQuery, Page, PageRequest,
+    Result, Store, StoredEvent, SubscriptionQuery,
 };
 
 pub use connection::{Durability, SqliteOptions};
@@ -339,6 +357,41 @@ impl Store for SqliteStore {
     async fn idempotency_record(&self, key: &str) -> Result<Option<IdempotencyRecord>> {
         let key = key.to_owned();
         blocking(&self.db, move |conn| rows::idempotency::get(conn, &key)).await
+    }
+
+    async fn last_event_seq(&self) -> Result<u64> {
+        blocking(&self.db, |conn| rows::event::last_seq(conn)).await
+    }
+
+    async fn webhook_endpoints(&self) -> Result<Vec<WebhookEndpoint>> {
+        blocking(&self.db, query::webhook_endpoints).await
+    }
+
+    async fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>> {
+        let id = id.to_string();
+        blocking(&self.db, move |conn| query::delivery_by_id(conn, &id)).await
+    }
+
+    async fn deliveries(&self, query: DeliveryQuery, page: PageRequest) -> Result<Page<Delivery>> {
+        let bounds = PageBounds::of::<DeliveryId>(&page)?;
+        blocking(&self.db, move |conn| {
+            query::deliveries(conn, query, &bounds)
+        })
+        .await
+    }
+
+    async fn due_deliveries(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Delivery>> {
+        blocking(&self.db, move |conn| {
+            query::due_deliveries(conn, now, limit)
+        })
+        .await
+    }
+
+    async fn delivery_cursor(&self) -> Result<DeliveryCursor> {
+        blocking(&self.db, |conn| {
+            Ok(rows::delivery::cursor(conn)?.unwrap_or_default())
+        })
+        .await
     }
 
     async fn commit(&self, changes: ChangeSet) -> Result<CommitReceipt> {

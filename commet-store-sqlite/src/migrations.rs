@@ -12,18 +12,22 @@ use crate::error::Result;
 use commet_engine::store::StoreError;
 
 /// The schema version this crate reads and writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The migrations, in order: `MIGRATIONS[n - 1]` creates schema version `n`. Each is a file
 /// under `src/migrations/`, never edited once released (a database at version `n` has run
 /// exactly these).
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3];
 
 /// Version 1: one table per entity.
 const V1: &str = include_str!("migrations/v1.sql");
 
 /// Version 2: idempotency records are versioned.
 const V2: &str = include_str!("migrations/v2.sql");
+
+/// Version 3: webhook endpoints, their deliveries (with the due-delivery index), and the
+/// delivery cursor.
+const V3: &str = include_str!("migrations/v3.sql");
 
 /// The schema version a database is at.
 pub(crate) fn version(conn: &Connection) -> Result<i64> {

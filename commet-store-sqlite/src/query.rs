@@ -6,19 +6,20 @@ use chrono::{DateTime, Utc};
 use commet_core::InvalidField;
 use commet_core::catalog::{Plan, Price};
 use commet_core::customer::Customer;
+use commet_core::delivery::{Delivery, WebhookEndpoint};
 use commet_core::ids::{InvoiceId, SubscriptionId, TypedId};
 use commet_core::invoice::Invoice;
 use commet_core::payment::PaymentAttempt;
 use commet_core::subscription::Subscription;
 use commet_engine::store::{
-    Cursor, InvoiceQuery, Page, PageRequest, StoreError, SubscriptionQuery,
+    Cursor, DeliveryQuery, InvoiceQuery, Page, PageRequest, StoreError, SubscriptionQuery,
 };
 use rusqlite::types::Value;
 use rusqlite::{Connection, params, params_from_iter};
 
 use crate::codec::micros;
 use crate::error::Result;
-use crate::rows::{self, attempt, catalog, customer, invoice, subscription};
+use crate::rows::{self, attempt, catalog, customer, delivery, endpoint, invoice, subscription};
 
 /// A checked page request: the limit, and the id to continue below.
 #[derive(Debug)]
@@ -65,14 +66,9 @@ fn page<T>(
     if let Some(after) = &bounds.after {
         filters.push(("id < CAST(? AS TEXT)", Value::Text(after.clone())));
     }
-    let mut sql = format!("SELECT {columns} FROM {table}");
-    let mut values = Vec::with_capacity(filters.len() + 1);
-    for (n, (condition, value)) in filters.into_iter().enumerate() {
-        sql.push_str(if n == 0 { " WHERE " } else { " AND " });
-        sql.push_str(condition);
-        values.push(value);
-    }
-    sql.push_str(" ORDER BY id DESC LIMIT CAST(? AS INTEGER)");
+    let conditions: Vec<&str> = filters.iter().map(|(condition, _)| *condition).collect();
+    let sql = page_sql(table, columns, &conditions);
+    let mut values: Vec<Value> = filters.into_iter().map(|(_, value)| value).collect();
     // One more than asked: its presence says whether there is a next page.
     values.push(Value::Integer(limit(bounds.limit).saturating_add(1)));
     let mut items = read(conn, &sql, values)?;
@@ -83,6 +79,18 @@ fn page<T>(
         None
     };
     Ok(Page { items, next })
+}
+
+/// The statement of a newest-first page of `table` under `conditions` (each with one `?`),
+/// the limit its last parameter.
+fn page_sql(table: &str, columns: &str, conditions: &[&str]) -> String {
+    let mut sql = format!("SELECT {columns} FROM {table}");
+    for (n, condition) in conditions.iter().enumerate() {
+        sql.push_str(if n == 0 { " WHERE " } else { " AND " });
+        sql.push_str(condition);
+    }
+    sql.push_str(" ORDER BY id DESC LIMIT CAST(? AS INTEGER)");
+    sql
 }
 
 /// One statement, run once per id, in one call from the executor.
@@ -292,4 +300,130 @@ pub(crate) fn pending_payment_attempts(
         params![micros(created_before), limit(max)],
         attempt::decode,
     )
+}
+
+/// Every endpoint, deleted ones included, in creation order.
+pub(crate) fn webhook_endpoints(conn: &mut Connection) -> Result<Vec<WebhookEndpoint>> {
+    let sql = format!(
+        "SELECT {} FROM webhook_endpoints ORDER BY id",
+        endpoint::COLUMNS
+    );
+    rows::query(conn, &sql, [], endpoint::decode)
+}
+
+pub(crate) fn delivery_by_id(conn: &mut Connection, id: &str) -> Result<Option<Delivery>> {
+    let sql = format!("SELECT {} FROM deliveries WHERE id = ?1", delivery::COLUMNS);
+    Ok(rows::query(conn, &sql, [id], delivery::decode)?
+        .into_iter()
+        .next())
+}
+
+/// Newest first, by the (endpoint, id) or (event, id) index when filtered by either.
+pub(crate) fn deliveries(
+    conn: &mut Connection,
+    query: DeliveryQuery,
+    bounds: &PageBounds,
+) -> Result<Page<Delivery>> {
+    let mut filters = Vec::new();
+    if let Some(endpoint) = query.endpoint {
+        filters.push((
+            "endpoint = CAST(? AS TEXT)",
+            Value::Text(endpoint.to_string()),
+        ));
+    }
+    if let Some(event) = query.event {
+        filters.push(("event = CAST(? AS TEXT)", Value::Text(event.to_string())));
+    }
+    if let Some(status) = query.status {
+        filters.push((
+            "status = CAST(? AS TEXT)",
+            Value::Text(status.as_str().to_owned()),
+        ));
+    }
+    page(
+        conn,
+        "deliveries",
+        delivery::COLUMNS,
+        filters,
+        bounds,
+        |conn, sql, values| rows::query(conn, sql, params_from_iter(values), delivery::decode),
+        |d| d.id.to_string(),
+    )
+}
+
+/// Pending deliveries due at or before `now`, soonest first (ties by id): a range of the
+/// partial index `deliveries_due`, whose condition (`status = 'pending'`) the query repeats
+/// word for word so that SQLite uses it.
+pub(crate) fn due_deliveries(
+    conn: &mut Connection,
+    now: DateTime<Utc>,
+    max: usize,
+) -> Result<Vec<Delivery>> {
+    let sql = due_deliveries_sql();
+    rows::query(
+        conn,
+        &sql,
+        params![micros(now), limit(max)],
+        delivery::decode,
+    )
+}
+
+fn due_deliveries_sql() -> String {
+    format!(
+        "SELECT {} FROM deliveries WHERE status = 'pending' \
+         AND next_attempt_at <= CAST(?1 AS INTEGER) \
+         ORDER BY next_attempt_at, id LIMIT CAST(?2 AS INTEGER)",
+        delivery::COLUMNS
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SqliteStore;
+
+    /// SQLite's plan for `sql`: one line per step.
+    fn plan(store: &SqliteStore, sql: &str) -> Vec<String> {
+        store
+            .db
+            .with(|conn| {
+                let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                // Unbound parameters are NULL: the plan does not depend on them.
+                let mut rows = stmt.raw_query();
+                let mut steps = Vec::new();
+                while let Some(row) = rows.next()? {
+                    steps.push(row.get::<_, String>(3)?);
+                }
+                Ok(steps)
+            })
+            .unwrap()
+    }
+
+    /// The delivery reads are index range scans in the order they return, never a scan of
+    /// the table or a sort: due deliveries through the partial index of pending ones, lists by
+    /// endpoint and by event through theirs.
+    #[tokio::test]
+    async fn delivery_reads_use_their_indexes() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let due = plan(&store, &due_deliveries_sql());
+        assert_eq!(
+            due,
+            vec!["SEARCH deliveries USING INDEX deliveries_due (next_attempt_at<?)".to_owned()],
+            "{due:?}"
+        );
+        for (condition, index) in [
+            ("endpoint = CAST(? AS TEXT)", "deliveries_endpoint"),
+            ("event = CAST(? AS TEXT)", "deliveries_event"),
+        ] {
+            for conditions in [vec![condition], vec![condition, "id < CAST(? AS TEXT)"]] {
+                let sql = page_sql("deliveries", delivery::COLUMNS, &conditions);
+                let steps = plan(&store, &sql);
+                assert_eq!(steps.len(), 1, "{steps:?}");
+                assert!(
+                    steps[0].starts_with(&format!("SEARCH deliveries USING INDEX {index} (")),
+                    "{steps:?}"
+                );
+            }
+        }
+    }
 }

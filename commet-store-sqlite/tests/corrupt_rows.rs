@@ -2,11 +2,17 @@
 //! else) is `StoreError::Corrupt`, naming the row: aggregates are rebuilt through their
 //! validating constructors, and derived columns are checked against what they derive from.
 // Test code: a panic is how a check fails.
-#![allow(clippy::unwrap_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::panic, clippy::too_many_lines)]
 
+use chrono::TimeDelta;
+use commet_core::delivery::{Delivery, EventFilter, NewEndpoint, UrlPolicy, WebhookEndpoint};
+use commet_core::event::{EventKind, Mode};
 use commet_core::fixtures::{Fixtures, utc};
+use commet_core::ids::{EventId, IdGenerator};
+use commet_core::webhook::WebhookSecret;
 use commet_engine::store::{
-    ChangeSet, EntityKind, InvoiceWrite, PageRequest, Put, Store, StoreError, StoreExt,
+    ChangeSet, DeliveryCursor, DeliveryQuery, EntityKind, InvoiceWrite, PageRequest, Put, Store,
+    StoreError, StoreExt,
 };
 use commet_store_sqlite::SqliteStore;
 
@@ -115,4 +121,154 @@ async fn rows_that_fail_validation_are_corrupt_and_named() {
         "{attempt:?}"
     );
     store.close().await.unwrap();
+}
+
+/// Webhook rows (schema version 3) edited into nonsense: an endpoint's secret that does not
+/// parse (the error never repeats it), an endpoint the constructor refuses, half a retired
+/// secret, a delivery's status or attempt log that does not decode, a negative cursor.
+#[tokio::test]
+async fn webhook_rows_that_fail_validation_are_corrupt_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("corrupt.db");
+    let now = utc(2026, 1, 1);
+    let ids = IdGenerator::seeded(3);
+    let policy = UrlPolicy {
+        mode: Mode::Live,
+        allow_http: false,
+        allow_private_addresses: false,
+    };
+    let new = NewEndpoint {
+        url: "https://hooks.example.com/commet".into(),
+        events: EventFilter::All,
+        description: None,
+        enabled: true,
+    };
+    let secret = WebhookSecret::from_bytes(&[4; 32]).unwrap();
+    let mut endpoint = WebhookEndpoint::new(ids.next(now), new, secret, 0, policy, now).unwrap();
+    endpoint
+        .rotate_secret(
+            WebhookSecret::from_bytes(&[5; 32]).unwrap(),
+            TimeDelta::days(1),
+            now,
+        )
+        .unwrap();
+    let event: EventId = ids.next(now);
+    let delivery = Delivery::new(
+        ids.next(now),
+        endpoint.id(),
+        event,
+        1,
+        EventKind::CustomerCreated,
+        now,
+    );
+    let store = SqliteStore::open(&path).await.unwrap();
+    store
+        .commit(ChangeSet {
+            endpoints: vec![Put::of(endpoint.clone())],
+            deliveries: vec![Put::of(delivery.clone())],
+            delivery_cursor: Some(Put::of(DeliveryCursor { seq: 1, version: 0 })),
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+
+    let secrets: Vec<String> = [
+        endpoint.secret(),
+        &endpoint.retired_secret().unwrap().secret,
+    ]
+    .iter()
+    .map(|secret| secret.expose().to_owned())
+    .collect();
+    let endpoint_id = endpoint.id().to_string();
+    let delivery_id = delivery.id.to_string();
+    let cases: [(&str, EntityKind, &str, &str); 7] = [
+        (
+            "UPDATE webhook_endpoints SET secret = 'whsec_not-base64-at-all'",
+            EntityKind::WebhookEndpoint,
+            &endpoint_id,
+            "webhook_secret",
+        ),
+        (
+            "UPDATE webhook_endpoints SET disabled_reason = 'manual'",
+            EntityKind::WebhookEndpoint,
+            &endpoint_id,
+            "disabled_reason",
+        ),
+        (
+            "UPDATE webhook_endpoints SET retired_until = NULL",
+            EntityKind::WebhookEndpoint,
+            &endpoint_id,
+            "retired",
+        ),
+        (
+            "UPDATE webhook_endpoints SET enabled = 2",
+            EntityKind::WebhookEndpoint,
+            &endpoint_id,
+            "enabled",
+        ),
+        (
+            "UPDATE deliveries SET status = 'lost'",
+            EntityKind::Delivery,
+            &delivery_id,
+            "status",
+        ),
+        (
+            "UPDATE deliveries SET attempts = '[{\"number\":'",
+            EntityKind::Delivery,
+            &delivery_id,
+            "attempts",
+        ),
+        (
+            "UPDATE delivery_cursor SET seq = -1",
+            EntityKind::DeliveryCursor,
+            "delivery_cursor",
+            "seq",
+        ),
+    ];
+    for (sql, kind, id, named) in cases {
+        // Each case edits its own copy of the good file.
+        let copy = dir.path().join("case.db");
+        std::fs::copy(&path, &copy).unwrap();
+        rusqlite::Connection::open(&copy)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap();
+        let store = SqliteStore::open(&copy).await.unwrap();
+        let read = match kind {
+            EntityKind::WebhookEndpoint => store.webhook_endpoints().await.map(|_| ()),
+            EntityKind::Delivery => store.delivery(delivery.id).await.map(|_| ()),
+            _ => store.delivery_cursor().await.map(|_| ()),
+        };
+        match read {
+            Err(StoreError::Corrupt {
+                kind: got,
+                id: got_id,
+                reason,
+            }) => {
+                assert_eq!((got, got_id.as_str()), (kind, id), "{sql}: {reason}");
+                assert!(reason.contains(named), "{sql}: {reason}");
+                for shown in secrets.iter().map(String::as_str).chain(["not-base64"]) {
+                    assert!(!reason.contains(shown), "{sql}: {reason} shows a secret");
+                }
+            }
+            other => panic!("{sql}: expected a corrupt {kind} {id}, got {other:?}"),
+        }
+        if kind == EntityKind::Delivery {
+            // Lists and the due index fail the same way rather than skipping the row.
+            let listed = store
+                .deliveries(DeliveryQuery::default(), PageRequest::first(10))
+                .await;
+            assert!(
+                matches!(listed, Err(StoreError::Corrupt { .. })),
+                "{listed:?}"
+            );
+            if !sql.contains("status") {
+                // A pending one is due: the due index fails the same way too.
+                let due = store.due_deliveries(now, 10).await;
+                assert!(matches!(due, Err(StoreError::Corrupt { .. })), "{due:?}");
+            }
+        }
+        store.close().await.unwrap();
+    }
 }

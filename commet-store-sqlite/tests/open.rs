@@ -5,11 +5,16 @@
 // Test code: a panic is how a check fails.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+use commet_core::delivery::{Delivery, EventFilter, NewEndpoint, UrlPolicy, WebhookEndpoint};
+use commet_core::event::{Envelope, Event, Mode};
 use commet_core::fixtures::{Fixtures, utc};
+use commet_core::ids::IdGenerator;
 use commet_core::invoice::Invoice;
+use commet_core::webhook::WebhookSecret;
 use commet_engine::idempotency::IdempotencyRecord;
 use commet_engine::store::{
-    ChangeSet, ExpectedVersion, InvoiceWrite, Put, Store, StoreError, StoreExt,
+    ChangeSet, DeliveryCursor, ExpectedVersion, InvoiceWrite, Put, Store, StoreError, StoreExt,
+    StoredEvent,
 };
 use commet_store_sqlite::{Durability, SCHEMA_VERSION, SqliteOptions, SqliteStore};
 
@@ -210,6 +215,130 @@ async fn a_version_1_database_is_migrated_and_keeps_its_idempotency_records() {
             .map(|r| r.version),
         Some(2)
     );
+}
+
+/// A database written by schema version 2 (the exact DDL of versions 1 and 2, with rows in it)
+/// opens, is migrated to version 3 in place, keeps its rows, and then stores webhook endpoints,
+/// deliveries and the delivery cursor.
+#[tokio::test]
+async fn a_version_2_database_is_migrated_to_3_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v2.db");
+    let now = utc(2024, 1, 1);
+    let record = IdempotencyRecord {
+        version: 3,
+        ..commet_engine::testkit::conformance::idempotency_record("from-v2", now)
+    };
+    let catalog = Fixtures::new();
+    let customer = catalog.customer(1, now);
+    let envelope = catalog.envelope(Event::CustomerCreated(customer.event_data()), now);
+    write_version_2_database(&path, &record, &envelope);
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(store.schema_version().await.unwrap(), 3);
+    assert_eq!(
+        store.idempotency_record("from-v2").await.unwrap(),
+        Some(record)
+    );
+    assert_eq!(store.last_event_seq().await.unwrap(), 1);
+    assert_eq!(
+        store.events_after(0, 10).await.unwrap(),
+        vec![StoredEvent {
+            seq: 1,
+            envelope: envelope.clone()
+        }]
+    );
+    assert_eq!(store.webhook_endpoints().await.unwrap(), Vec::new());
+    assert_eq!(
+        store.delivery_cursor().await.unwrap(),
+        DeliveryCursor::default()
+    );
+
+    // The new tables take their rows.
+    let policy = UrlPolicy {
+        mode: Mode::Live,
+        allow_http: false,
+        allow_private_addresses: false,
+    };
+    let new = NewEndpoint {
+        url: "https://hooks.example.com/commet".into(),
+        events: EventFilter::All,
+        description: None,
+        enabled: true,
+    };
+    let secret = WebhookSecret::from_bytes(&[5; 32]).unwrap();
+    let ids = IdGenerator::seeded(2);
+    let endpoint = WebhookEndpoint::new(ids.next(now), new, secret, 0, policy, now).unwrap();
+    let delivery = Delivery::new(
+        ids.next(now),
+        endpoint.id(),
+        envelope.id,
+        1,
+        envelope.event.kind(),
+        now,
+    );
+    let changes = ChangeSet {
+        endpoints: vec![Put::of(endpoint)],
+        deliveries: vec![Put::of(delivery)],
+        delivery_cursor: Some(Put::of(DeliveryCursor { seq: 1, version: 0 })),
+        ..ChangeSet::default()
+    };
+    let endpoint = changes.endpoints[0].stored();
+    let delivery = changes.deliveries[0].stored();
+    store.commit(changes).await.unwrap();
+    store.close().await.unwrap();
+
+    // Reopened: not migrated again, everything there.
+    let reopened = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(reopened.schema_version().await.unwrap(), 3);
+    assert_eq!(reopened.webhook_endpoints().await.unwrap(), vec![endpoint]);
+    assert_eq!(
+        reopened.due_deliveries(now, 10).await.unwrap(),
+        vec![delivery]
+    );
+    assert_eq!(
+        reopened.delivery_cursor().await.unwrap(),
+        DeliveryCursor { seq: 1, version: 1 }
+    );
+    assert_eq!(reopened.last_event_seq().await.unwrap(), 1);
+}
+
+/// A database file at `path` as schema version 2 left it (the DDL of versions 1 and 2), with
+/// an idempotency record and an event in the outbox.
+fn write_version_2_database(
+    path: &std::path::Path,
+    record: &IdempotencyRecord,
+    envelope: &Envelope,
+) {
+    let v2 = rusqlite::Connection::open(path).unwrap();
+    v2.execute_batch(include_str!("../src/migrations/v1.sql"))
+        .unwrap();
+    v2.execute_batch(include_str!("../src/migrations/v2.sql"))
+        .unwrap();
+    v2.pragma_update(None, "user_version", 2).unwrap();
+    v2.execute(
+        "INSERT INTO idempotency_records (idempotency_key, fingerprint, response, \
+         created_at, expires_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        rusqlite::params![
+            record.key,
+            record.fingerprint,
+            record.response,
+            record.created_at.timestamp_micros(),
+            record.expires_at.timestamp_micros(),
+            3,
+        ],
+    )
+    .unwrap();
+    v2.execute(
+        "INSERT INTO events (seq, id, kind, timestamp, envelope) VALUES (1, ?1, ?2, ?3, ?4)",
+        rusqlite::params![
+            envelope.id.to_string(),
+            envelope.event.kind().as_str(),
+            envelope.timestamp.timestamp_micros(),
+            envelope.to_json().unwrap(),
+        ],
+    )
+    .unwrap();
 }
 
 /// Invoices written before schema version 2 have no lines digest (and a digest may not match

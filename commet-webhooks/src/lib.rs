@@ -56,12 +56,14 @@
 //! connection pools). Sending needs a Tokio runtime with its time driver.
 //!
 //! ```
+//! use std::sync::Arc;
+//! use commet_engine::webhooks::Transport;
 //! use commet_webhooks::HttpTransport;
 //!
 //! # fn main() -> Result<(), commet_webhooks::HttpTransportError> {
-//! let transport = HttpTransport::new()?;
-//! // Hand it to the engine as its `Transport`, e.g. `Arc::new(transport)`.
-//! # let _ = transport;
+//! let transport: Arc<dyn Transport> = Arc::new(HttpTransport::new()?);
+//! // Billing::new(store, gateway, clock, config)?.with_transport(transport)
+//! # drop(transport);
 //! # Ok(())
 //! # }
 //! ```

@@ -20,7 +20,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use commet_core::delivery::{
-    AttemptOutcome, AttemptResult, Delivery, EndpointSignal, WebhookEndpoint, deliveries_for,
+    AttemptOutcome, AttemptResult, Delivery, DeliveryStatus, EndpointSignal, WebhookEndpoint,
+    deliveries_for,
 };
 use commet_core::event::Envelope;
 use commet_core::ids::{DeliveryId, EndpointId};
@@ -178,9 +179,7 @@ impl DeadlineSource for DueDeliveries {
             }
             let claimed = claim_batch(billing, due, now, report).await?;
             let sent = send_all(billing, &transport, claimed).await;
-            for (claim, result) in sent {
-                complete(billing, claim, result, report).await?;
-            }
+            complete_all(billing, sent, report).await?;
         }
     }
 }
@@ -366,68 +365,125 @@ pub(crate) async fn send(transport: &dyn Transport, request: WebhookRequest) -> 
     }
 }
 
-/// Log an attempt's outcome, with what it means for its endpoint, re-reading both on a lost
-/// race. An attempt whose claim another worker took over (the lease ran out) was logged as
-/// interrupted by that worker: nothing more to log.
-async fn complete(
-    billing: &Billing,
-    claim: Claim,
-    result: AttemptResult,
-    report: &mut RunReport,
-) -> Result<()> {
-    let Claim {
-        mut delivery,
-        number,
-        ..
-    } = claim;
-    let config = &billing.config().webhooks;
-    report.webhook_attempts += 1;
-    for run in 0..MAX_RUNS {
-        if run > 0 {
-            match billing.store.delivery(delivery.id).await? {
-                Some(fresh) => delivery = fresh,
-                None => return Ok(()),
-            }
-        }
+/// Sent attempts' outcomes, as one change set: each delivery completed, and its endpoint's
+/// streak (or disabling) when that changed.
+struct Logged {
+    changes: ChangeSet,
+    delivered: u64,
+    failed: u64,
+}
+
+/// Apply each `(delivery, attempt number, result)` to its delivery and to its endpoint (from
+/// `endpoints`) at `now`. A delivery whose attempt is no longer in flight (another worker took
+/// the claim over after its lease and logged it as interrupted) is left out.
+fn log_outcomes(
+    sent: &[(Delivery, u32, AttemptResult)],
+    endpoints: Vec<WebhookEndpoint>,
+    now: DateTime<Utc>,
+    config: &crate::WebhookConfig,
+) -> Result<Logged> {
+    let mut endpoints: HashMap<EndpointId, (WebhookEndpoint, bool)> = endpoints
+        .into_iter()
+        .map(|endpoint| (endpoint.id(), (endpoint, false)))
+        .collect();
+    let mut logged = Logged {
+        changes: ChangeSet::default(),
+        delivered: 0,
+        failed: 0,
+    };
+    for (delivery, number, result) in sent {
         if delivery
             .in_flight()
-            .is_none_or(|attempt| attempt.number != number)
+            .is_none_or(|attempt| attempt.number != *number)
         {
-            return Ok(());
+            continue;
         }
-        let now = billing.now();
         let mut updated = delivery.clone();
-        let signal = updated.complete(number, result.clone(), now, &config.retry_schedule)?;
-        let mut changes = ChangeSet::default();
-        let endpoint = billing
-            .store
-            .webhook_endpoints()
-            .await?
-            .into_iter()
-            .find(|endpoint| endpoint.id() == updated.endpoint);
-        if let Some(mut endpoint) = endpoint {
-            let streak_changed = match signal {
+        let signal = updated.complete(*number, result.clone(), now, &config.retry_schedule)?;
+        if let Some((endpoint, changed)) = endpoints.get_mut(&updated.endpoint) {
+            *changed |= match signal {
                 EndpointSignal::Succeeded => endpoint.record_success(),
                 EndpointSignal::Failed { gone } => {
                     endpoint.record_failure(gone, now, config.disable_after)
                 }
             };
-            if streak_changed {
-                changes.endpoints.push(Put::of(endpoint));
-            }
         }
-        let status = updated.status;
-        changes.deliveries.push(Put::of(updated));
-        match billing.store.commit(changes).await {
+        match (signal, updated.status) {
+            (EndpointSignal::Succeeded, _) => logged.delivered += 1,
+            (_, DeliveryStatus::Failed) => logged.failed += 1,
+            _ => {}
+        }
+        logged.changes.deliveries.push(Put::of(updated));
+    }
+    logged.changes.endpoints = endpoints
+        .into_values()
+        .filter(|(_, changed)| *changed)
+        .map(|(endpoint, _)| Put::of(endpoint))
+        .collect();
+    Ok(logged)
+}
+
+/// Log a batch of sent attempts in one commit; if another writer changed one of the rows
+/// meanwhile, log them one by one from fresh reads.
+async fn complete_all(
+    billing: &Billing,
+    sent: Vec<(Claim, AttemptResult)>,
+    report: &mut RunReport,
+) -> Result<()> {
+    report.webhook_attempts += sent.len() as u64;
+    let sent: Vec<(Delivery, u32, AttemptResult)> = sent
+        .into_iter()
+        .map(|(claim, result)| (claim.delivery, claim.number, result))
+        .collect();
+    let config = &billing.config().webhooks;
+    let logged = log_outcomes(
+        &sent,
+        billing.store.webhook_endpoints().await?,
+        billing.now(),
+        config,
+    )?;
+    match billing.store.commit(logged.changes).await {
+        Ok(_) => {
+            report.commits += 1;
+            report.webhooks_delivered += logged.delivered;
+            report.webhooks_failed += logged.failed;
+            Ok(())
+        }
+        Err(error) if error.is_conflict() => {
+            for (delivery, number, result) in sent {
+                complete_one(billing, delivery.id, number, result, report).await?;
+            }
+            Ok(())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Log one attempt's outcome from fresh reads of its delivery and endpoint, again on a lost
+/// race.
+async fn complete_one(
+    billing: &Billing,
+    id: DeliveryId,
+    number: u32,
+    result: AttemptResult,
+    report: &mut RunReport,
+) -> Result<()> {
+    let config = &billing.config().webhooks;
+    for _ in 0..MAX_RUNS {
+        let Some(delivery) = billing.store.delivery(id).await? else {
+            return Ok(());
+        };
+        let endpoints = billing.store.webhook_endpoints().await?;
+        let sent = [(delivery, number, result.clone())];
+        let logged = log_outcomes(&sent, endpoints, billing.now(), config)?;
+        if logged.changes.deliveries.is_empty() {
+            return Ok(());
+        }
+        match billing.store.commit(logged.changes).await {
             Ok(_) => {
                 report.commits += 1;
-                match (signal, status) {
-                    (EndpointSignal::Succeeded, _) => report.webhooks_delivered += 1,
-                    (_, commet_core::delivery::DeliveryStatus::Failed) => {
-                        report.webhooks_failed += 1;
-                    }
-                    _ => {}
-                }
+                report.webhooks_delivered += logged.delivered;
+                report.webhooks_failed += logged.failed;
                 return Ok(());
             }
             Err(error) if error.is_conflict() => {}
@@ -435,7 +491,7 @@ async fn complete(
         }
     }
     Err(BillingError::Contention {
-        what: format!("delivery {}", delivery.id),
+        what: format!("delivery {id}"),
     })
 }
 
@@ -452,9 +508,8 @@ pub(crate) async fn deliver_now(billing: &Billing, id: DeliveryId) -> Result<Del
     };
     if delivery.is_due(now) {
         let claims = claim_batch(billing, vec![delivery], now, &mut report).await?;
-        for (claim, result) in send_all(billing, &transport, claims).await {
-            complete(billing, claim, result, &mut report).await?;
-        }
+        let sent = send_all(billing, &transport, claims).await;
+        complete_all(billing, sent, &mut report).await?;
     }
     billing
         .store

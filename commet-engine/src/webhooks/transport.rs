@@ -21,8 +21,10 @@ pub struct WebhookRequest {
     pub body: Vec<u8>,
     /// How long the whole exchange may take, connecting and reading the response included.
     pub timeout: Duration,
-    /// May the URL's host resolve to a private, loopback or link-local address? A transport
-    /// refuses such an address ([`FailureKind::ForbiddenAddress`]) unless this is set.
+    /// May the request reach a non-public address (loopback, private, link-local, CGNAT,
+    /// multicast, reserved: [`is_forbidden_address`](commet_core::delivery::is_forbidden_address))?
+    /// Unless this is set, a transport refuses such an address, whether the URL names it or
+    /// the host resolves to it ([`FailureKind::ForbiddenAddress`]).
     pub allow_private_addresses: bool,
 }
 
@@ -89,9 +91,10 @@ pub struct TransportFailure {
 }
 
 /// Sends one request. Implementations must give up after [`WebhookRequest::timeout`]
-/// ([`FailureKind::Timeout`]), must not follow redirects (a 3xx is an answer), read at most
-/// [`MAX_RESPONSE_BYTES`] of the body, and never retry on their own: the engine schedules
-/// retries.
+/// ([`FailureKind::Timeout`]: also when the status line came but the body, short of
+/// [`MAX_RESPONSE_BYTES`], did not finish in time), must not follow redirects (a 3xx is an
+/// answer), read at most [`MAX_RESPONSE_BYTES`] of the body (and stop reading there), and never
+/// retry on their own: the engine schedules retries.
 #[async_trait]
 pub trait Transport: Send + Sync + fmt::Debug {
     /// Send `request` once.

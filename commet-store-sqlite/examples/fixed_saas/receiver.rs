@@ -19,37 +19,40 @@ use tokio::task::JoinHandle;
 
 /// What one receiver saw.
 #[derive(Debug, Default, Clone)]
-pub struct Seen {
+pub(crate) struct Seen {
     /// Requests answered 2xx.
-    pub accepted: u64,
+    pub(crate) accepted: u64,
     /// Requests answered 503 while it was down.
-    pub refused: u64,
+    pub(crate) refused: u64,
     /// Requests that verified with both schemes.
-    pub verified: u64,
+    pub(crate) verified: u64,
     /// Requests that did not verify (there should be none).
-    pub forged: u64,
+    pub(crate) forged: u64,
     /// Distinct events received.
-    pub events: std::collections::BTreeSet<String>,
+    pub(crate) events: std::collections::BTreeSet<String>,
 }
+
+/// An outage: from, until.
+type Window = (DateTime<Utc>, DateTime<Utc>);
 
 #[derive(Debug)]
 struct Receivers {
     clock: TestClock,
     secrets: Mutex<BTreeMap<String, WebhookSecret>>,
-    down: Mutex<BTreeMap<String, (DateTime<Utc>, DateTime<Utc>)>>,
+    down: Mutex<BTreeMap<String, Window>>,
     seen: Mutex<BTreeMap<String, Seen>>,
 }
 
 /// The running server.
 #[derive(Debug, Clone)]
-pub struct Server {
+pub(crate) struct Server {
     receivers: Arc<Receivers>,
     address: SocketAddr,
 }
 
 impl Server {
     /// Start on a free port of 127.0.0.1; `clock` is the story's.
-    pub async fn start(clock: TestClock) -> std::io::Result<(Server, JoinHandle<()>)> {
+    pub(crate) async fn start(clock: TestClock) -> std::io::Result<(Server, JoinHandle<()>)> {
         let receivers = Arc::new(Receivers {
             clock,
             secrets: Mutex::new(BTreeMap::new()),
@@ -70,22 +73,22 @@ impl Server {
     }
 
     /// The URL of receiver `name`.
-    pub fn url(&self, name: &str) -> String {
+    pub(crate) fn url(&self, name: &str) -> String {
         format!("http://{}/hooks/{name}", self.address)
     }
 
     /// Give receiver `name` the secret its endpoint signs with.
-    pub fn trust(&self, name: &str, secret: WebhookSecret) {
+    pub(crate) fn trust(&self, name: &str, secret: WebhookSecret) {
         lock(&self.receivers.secrets).insert(name.into(), secret);
     }
 
     /// Receiver `name` answers 503 from `from` until `until` (on the story's clock).
-    pub fn down_between(&self, name: &str, from: DateTime<Utc>, until: DateTime<Utc>) {
+    pub(crate) fn down_between(&self, name: &str, from: DateTime<Utc>, until: DateTime<Utc>) {
         lock(&self.receivers.down).insert(name.into(), (from, until));
     }
 
     /// What receiver `name` saw.
-    pub fn seen(&self, name: &str) -> Seen {
+    pub(crate) fn seen(&self, name: &str) -> Seen {
         lock(&self.receivers.seen)
             .get(name)
             .cloned()

@@ -7,6 +7,8 @@
 pub(crate) mod attempt;
 pub(crate) mod catalog;
 pub(crate) mod customer;
+pub(crate) mod delivery;
+pub(crate) mod endpoint;
 pub(crate) mod event;
 pub(crate) mod idempotency;
 pub(crate) mod invoice;
@@ -132,8 +134,18 @@ pub(crate) mod tests {
     use std::collections::BTreeSet;
     use std::sync::{Arc, Mutex, PoisonError};
 
+    use commet_core::delivery::{
+        Delivery, DeliveryStatus, EventFilter, NewEndpoint, UrlPolicy, WebhookEndpoint,
+    };
+    use commet_core::event::{EventKind, Mode};
+    use commet_core::fixtures::utc;
+    use commet_core::ids::{EventId, IdGenerator};
     use commet_core::subscription::SubscriptionStatus;
-    use commet_engine::store::{InvoiceQuery, PageRequest, Store, SubscriptionQuery};
+    use commet_core::webhook::WebhookSecret;
+    use commet_engine::store::{
+        ChangeSet, DeliveryCursor, DeliveryQuery, InvoiceQuery, PageRequest, Put, Store,
+        SubscriptionQuery,
+    };
     use commet_engine::testkit::scenarios;
     use rusqlite::StatementStatus;
 
@@ -173,8 +185,86 @@ pub(crate) mod tests {
             .unwrap()
     }
 
-    /// Each engine scenario, then the ordered lists with every filter, on a store of its own:
-    /// no statement is ever prepared twice.
+    /// Write an endpoint, deliveries and the cursor, rewrite them, and read them back with
+    /// every filter, each read twice with different values.
+    async fn webhook_rows(store: &SqliteStore) {
+        let ids = IdGenerator::seeded(11);
+        let now = utc(2026, 1, 1);
+        let new = NewEndpoint {
+            url: "https://hooks.example.com/commet".into(),
+            events: EventFilter::All,
+            description: None,
+            enabled: true,
+        };
+        let policy = UrlPolicy {
+            mode: Mode::Live,
+            allow_http: false,
+            allow_private_addresses: false,
+        };
+        let secret = WebhookSecret::from_bytes(&[7; 32]).unwrap();
+        let endpoint = WebhookEndpoint::new(ids.next(now), new, secret, 0, policy, now).unwrap();
+        let events: [EventId; 2] = [ids.next(now), ids.next(now)];
+        let deliveries: Vec<Delivery> = events
+            .iter()
+            .map(|event| {
+                let kind = EventKind::CustomerCreated;
+                Delivery::new(ids.next(now), endpoint.id(), *event, 1, kind, now)
+            })
+            .collect();
+        let changes = ChangeSet {
+            endpoints: vec![Put::of(endpoint.clone())],
+            deliveries: deliveries.iter().cloned().map(Put::of).collect(),
+            delivery_cursor: Some(Put::of(DeliveryCursor::default())),
+            ..ChangeSet::default()
+        };
+        let rewrite = ChangeSet {
+            endpoints: changes
+                .endpoints
+                .iter()
+                .map(|p| Put::of(p.stored()))
+                .collect(),
+            deliveries: changes
+                .deliveries
+                .iter()
+                .map(|p| Put::of(p.stored()))
+                .collect(),
+            delivery_cursor: changes
+                .delivery_cursor
+                .as_ref()
+                .map(|p| Put::of(p.stored())),
+            ..ChangeSet::default()
+        };
+        store.commit(changes).await.unwrap();
+        store.commit(rewrite).await.unwrap();
+        for (delivery, event) in deliveries.iter().zip(events) {
+            let status = Some(DeliveryStatus::Pending);
+            for query in [
+                DeliveryQuery::default(),
+                DeliveryQuery {
+                    endpoint: Some(endpoint.id()),
+                    status,
+                    ..DeliveryQuery::default()
+                },
+                DeliveryQuery {
+                    event: Some(event),
+                    ..DeliveryQuery::default()
+                },
+            ] {
+                store
+                    .deliveries(query, PageRequest::first(1))
+                    .await
+                    .unwrap();
+            }
+            store.delivery(delivery.id).await.unwrap();
+            store.due_deliveries(delivery.created_at, 1).await.unwrap();
+        }
+        store.webhook_endpoints().await.unwrap();
+        store.delivery_cursor().await.unwrap();
+        store.last_event_seq().await.unwrap();
+    }
+
+    /// Each engine scenario, then the ordered lists with every filter, then the webhook rows
+    /// written, rewritten and read, on a store of its own: no statement is ever prepared twice.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn no_statement_is_prepared_again() {
         for run in 0..7 {
@@ -231,6 +321,7 @@ pub(crate) mod tests {
             }
             store.plans().await.unwrap();
             store.prices().await.unwrap();
+            webhook_rows(&store).await;
             assert_eq!(reprepared(&store), Vec::new(), "scenario {run}");
         }
     }

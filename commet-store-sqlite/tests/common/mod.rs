@@ -4,14 +4,15 @@
 use chrono::{DateTime, Utc};
 use commet_core::catalog::{Plan, Price};
 use commet_core::customer::Customer;
-use commet_core::ids::{CustomerId, InvoiceId, SubscriptionId};
+use commet_core::delivery::{Delivery, WebhookEndpoint};
+use commet_core::ids::{CustomerId, DeliveryId, InvoiceId, SubscriptionId};
 use commet_core::invoice::{Invoice, NumberSeries};
 use commet_core::payment::PaymentAttempt;
 use commet_core::subscription::Subscription;
 use commet_engine::idempotency::IdempotencyRecord;
 use commet_engine::store::{
-    ChangeSet, CommitReceipt, InvoiceQuery, Page, PageRequest, Result, Store, StoredEvent,
-    SubscriptionQuery,
+    ChangeSet, CommitReceipt, DeliveryCursor, DeliveryQuery, InvoiceQuery, Page, PageRequest,
+    Result, Store, StoredEvent, SubscriptionQuery,
 };
 use commet_store_sqlite::SqliteStore;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -133,6 +134,24 @@ impl Store for TempFileStore {
     }
     async fn idempotency_record(&self, key: &str) -> Result<Option<IdempotencyRecord>> {
         self.store().idempotency_record(key).await
+    }
+    async fn last_event_seq(&self) -> Result<u64> {
+        self.store().last_event_seq().await
+    }
+    async fn webhook_endpoints(&self) -> Result<Vec<WebhookEndpoint>> {
+        self.store().webhook_endpoints().await
+    }
+    async fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>> {
+        self.store().delivery(id).await
+    }
+    async fn deliveries(&self, query: DeliveryQuery, page: PageRequest) -> Result<Page<Delivery>> {
+        self.store().deliveries(query, page).await
+    }
+    async fn due_deliveries(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Delivery>> {
+        self.store().due_deliveries(now, limit).await
+    }
+    async fn delivery_cursor(&self) -> Result<DeliveryCursor> {
+        self.store().delivery_cursor().await
     }
     async fn commit(&self, changes: ChangeSet) -> Result<CommitReceipt> {
         self.store().commit(changes).await
