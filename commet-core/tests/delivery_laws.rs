@@ -88,10 +88,10 @@ proptest! {
         let mut first_failure = None;
         let mut previous_at = None;
         for (k, (answer, delay)) in answers.iter().zip(&delays).enumerate() {
-            if delivery.status != DeliveryStatus::Pending {
+            if delivery.status() != DeliveryStatus::Pending {
                 break;
             }
-            let due = delivery.next_attempt_at.unwrap();
+            let due = delivery.next_attempt_at().unwrap();
             // Never before its time.
             if let Some(early) = due.checked_sub_signed(TimeDelta::seconds(1)) {
                 prop_assert!(delivery.clone().claim(early, TimeDelta::minutes(1)).is_err());
@@ -102,7 +102,7 @@ proptest! {
             prop_assert!(delivery.in_flight().is_some());
             delivery.complete(number, answer.clone(), now, &schedule).unwrap();
             prop_assert!(delivery.in_flight().is_none());
-            let logged = delivery.attempts.last().unwrap();
+            let logged = delivery.attempts().last().unwrap();
             let cut = matches!(&answer.outcome, AttemptOutcome::Response { body, .. } if body.len() > 1024);
             prop_assert!(
                 cut || logged.outcome.as_ref() == Some(&answer.outcome),
@@ -114,19 +114,19 @@ proptest! {
             let success = answer.outcome.is_success();
             let gone = matches!(answer.outcome, AttemptOutcome::Response { status: 410, .. });
             if success {
-                prop_assert_eq!(delivery.status, DeliveryStatus::Succeeded);
-                prop_assert_eq!(delivery.next_attempt_at, None);
+                prop_assert_eq!(delivery.status(), DeliveryStatus::Succeeded);
+                prop_assert_eq!(delivery.next_attempt_at(), None);
                 break;
             }
             if gone {
-                prop_assert_eq!(delivery.status, DeliveryStatus::Failed);
-                prop_assert_eq!(delivery.failure, Some(DeliveryFailure::Gone));
+                prop_assert_eq!(delivery.status(), DeliveryStatus::Failed);
+                prop_assert_eq!(delivery.failure(), Some(DeliveryFailure::Gone));
                 break;
             }
             let first = *first_failure.get_or_insert(now);
-            match delivery.status {
+            match delivery.status() {
                 DeliveryStatus::Pending => {
-                    let next = delivery.next_attempt_at.unwrap();
+                    let next = delivery.next_attempt_at().unwrap();
                     let scheduled = first + schedule.offsets()[k];
                     let step = schedule.offsets()[0];
                     prop_assert!(next >= scheduled, "never before the schedule");
@@ -142,12 +142,12 @@ proptest! {
                 }
                 DeliveryStatus::Failed => {
                     prop_assert_eq!(k + 1, schedule.offsets().len() + 1, "8 attempts, then failed");
-                    prop_assert_eq!(delivery.failure, Some(DeliveryFailure::Exhausted));
+                    prop_assert_eq!(delivery.failure(), Some(DeliveryFailure::Exhausted));
                 }
                 DeliveryStatus::Succeeded => prop_assert!(false, "succeeded without a 2xx"),
             }
         }
-        prop_assert!(delivery.attempts.len() <= schedule.offsets().len() + 1);
+        prop_assert!(delivery.attempts().len() <= schedule.offsets().len() + 1);
     }
 
     /// A redelivery by hand starts a new round with the whole schedule, whatever the delivery
@@ -161,18 +161,18 @@ proptest! {
         let start = DateTime::from_timestamp(1_767_225_600, 0).unwrap();
         let mut delivery = delivery(start);
         for answer in &answers {
-            let Some(due) = delivery.next_attempt_at.filter(|_| delivery.status == DeliveryStatus::Pending) else {
+            let Some(due) = delivery.next_attempt_at().filter(|_| delivery.status() == DeliveryStatus::Pending) else {
                 break;
             };
             let number = delivery.claim(due, TimeDelta::minutes(1)).unwrap();
             delivery.complete(number, answer.clone(), due, &schedule).unwrap();
         }
-        let before = delivery.attempts.len();
+        let before = delivery.attempts().len();
         let now = start + TimeDelta::days(2);
         delivery.redeliver(now).unwrap();
-        prop_assert_eq!(delivery.status, DeliveryStatus::Pending);
-        prop_assert_eq!(delivery.failure, None);
-        prop_assert_eq!(delivery.next_attempt_at, Some(now));
+        prop_assert_eq!(delivery.status(), DeliveryStatus::Pending);
+        prop_assert_eq!(delivery.failure(), None);
+        prop_assert_eq!(delivery.next_attempt_at(), Some(now));
         let number = delivery.claim(now, TimeDelta::minutes(1)).unwrap();
         prop_assert_eq!(number as usize, before + 1);
         if die {
@@ -181,7 +181,7 @@ proptest! {
             let again = delivery.claim(later, TimeDelta::minutes(1)).unwrap();
             prop_assert_eq!(again, number + 1);
             prop_assert_eq!(
-                delivery.attempts[before].outcome.clone(),
+                delivery.attempts()[before].outcome.clone(),
                 Some(AttemptOutcome::Interrupted)
             );
             prop_assert!(delivery.complete(number, answers[0].clone(), later, &schedule).is_err(),

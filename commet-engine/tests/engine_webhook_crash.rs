@@ -328,13 +328,17 @@ async fn audit(billing: &Billing, endpoints: &[WebhookEndpoint], receiver: &Fake
         .unwrap();
     let mut found = BTreeMap::new();
     for delivery in &deliveries {
-        let key = (delivery.endpoint, delivery.event);
+        let key = (delivery.endpoint(), delivery.event());
         assert!(
             found.insert(key, delivery).is_none(),
             "two deliveries of {key:?}"
         );
-        assert_eq!(delivery.status, DeliveryStatus::Succeeded, "{delivery:#?}");
-        let numbers: Vec<u32> = delivery.attempts.iter().map(|a| a.number).collect();
+        assert_eq!(
+            delivery.status(),
+            DeliveryStatus::Succeeded,
+            "{delivery:#?}"
+        );
+        let numbers: Vec<u32> = delivery.attempts().iter().map(|a| a.number).collect();
         assert_eq!(
             numbers,
             (1..=u32::try_from(numbers.len()).unwrap()).collect::<Vec<_>>(),
@@ -357,20 +361,20 @@ async fn audit(billing: &Billing, endpoints: &[WebhookEndpoint], receiver: &Fake
             let stamp = request.header("webhook-timestamp").unwrap();
             assert!(
                 delivery
-                    .attempts
+                    .attempts()
                     .iter()
                     .any(|a| a.started_at.timestamp().to_string() == stamp
                         && a.started_at == request.at),
                 "the request at {} is not in the log of {}",
                 request.at,
-                delivery.id
+                delivery.id()
             );
         }
     }
     // An interrupted attempt is one whose worker died with it in flight: count them.
     deliveries
         .iter()
-        .flat_map(|d| &d.attempts)
+        .flat_map(commet_core::delivery::Delivery::attempts)
         .filter(|a| a.outcome == Some(AttemptOutcome::Interrupted))
         .count()
 }

@@ -265,7 +265,9 @@ impl State {
                 self.endpoints.get(id).map(WebhookEndpoint::version)
             }),
             deliveries: known(&lookups.deliveries, |id| {
-                self.deliveries.get(id).map(|delivery| delivery.version)
+                self.deliveries
+                    .get(id)
+                    .map(commet_core::delivery::Delivery::version)
             }),
             delivery_keys: known(&lookups.delivery_keys, |key| {
                 self.delivery_keys.get(key).copied()
@@ -326,10 +328,10 @@ impl State {
     }
 
     fn apply_delivery(&mut self, delivery: Delivery) {
-        let id = delivery.id;
+        let id = delivery.id();
         let due = |delivery: &Delivery| {
-            (delivery.status == commet_core::delivery::DeliveryStatus::Pending)
-                .then_some(delivery.next_attempt_at)
+            (delivery.status() == commet_core::delivery::DeliveryStatus::Pending)
+                .then_some(delivery.next_attempt_at())
                 .flatten()
         };
         let old = self.deliveries.get(&id);
@@ -342,8 +344,8 @@ impl State {
                 self.due_deliveries.insert((at, id));
             }
         }
-        let old_key = old.map(|old| (old.endpoint, old.event));
-        let key = (delivery.endpoint, delivery.event);
+        let old_key = old.map(|old| (old.endpoint(), old.event()));
+        let key = (delivery.endpoint(), delivery.event());
         if old_key != Some(key) {
             if let Some(old_key) = old_key
                 && self.delivery_keys.get(&old_key) == Some(&id)

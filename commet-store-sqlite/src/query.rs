@@ -347,7 +347,7 @@ pub(crate) fn deliveries(
         filters,
         bounds,
         |conn, sql, values| rows::query(conn, sql, params_from_iter(values), delivery::decode),
-        |d| d.id.to_string(),
+        |d| d.id().to_string(),
     )
 }
 

@@ -181,7 +181,7 @@ async fn webhook_rows_that_fail_validation_are_corrupt_and_named() {
     .map(|secret| secret.expose().to_owned())
     .collect();
     let endpoint_id = endpoint.id().to_string();
-    let delivery_id = delivery.id.to_string();
+    let delivery_id = delivery.id().to_string();
     let cases: [(&str, EntityKind, &str, &str); 7] = [
         (
             "UPDATE webhook_endpoints SET secret = 'whsec_not-base64-at-all'",
@@ -237,7 +237,7 @@ async fn webhook_rows_that_fail_validation_are_corrupt_and_named() {
         let store = SqliteStore::open(&copy).await.unwrap();
         let read = match kind {
             EntityKind::WebhookEndpoint => store.webhook_endpoints().await.map(|_| ()),
-            EntityKind::Delivery => store.delivery(delivery.id).await.map(|_| ()),
+            EntityKind::Delivery => store.delivery(delivery.id()).await.map(|_| ()),
             _ => store.delivery_cursor().await.map(|_| ()),
         };
         match read {

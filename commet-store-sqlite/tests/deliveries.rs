@@ -133,7 +133,7 @@ fn delivery_with_every_outcome(
     delivery
         .complete(n, result(failed, Some("120")), now + second, &schedule)
         .unwrap();
-    let t = delivery.next_attempt_at.unwrap();
+    let t = delivery.next_attempt_at().unwrap();
     let n = delivery.claim(t, LEASE).unwrap();
     let timeout = AttemptOutcome::NoResponse {
         error: "timeout".into(),
@@ -142,9 +142,9 @@ fn delivery_with_every_outcome(
     delivery
         .complete(n, result(timeout, None), t + second, &schedule)
         .unwrap();
-    let t = delivery.next_attempt_at.unwrap();
+    let t = delivery.next_attempt_at().unwrap();
     delivery.claim(t, LEASE).unwrap(); // its worker dies
-    let after_lease = delivery.next_attempt_at.unwrap();
+    let after_lease = delivery.next_attempt_at().unwrap();
     let n = delivery.claim(after_lease, LEASE).unwrap();
     delivery
         .complete(
@@ -154,12 +154,12 @@ fn delivery_with_every_outcome(
             &schedule,
         )
         .unwrap();
-    assert_eq!(delivery.status, DeliveryStatus::Succeeded);
+    assert_eq!(delivery.status(), DeliveryStatus::Succeeded);
     let by_hand = after_lease + TimeDelta::hours(1);
     delivery.redeliver(by_hand).unwrap();
     delivery.claim(by_hand, LEASE).unwrap();
     let outcomes: Vec<_> = delivery
-        .attempts
+        .attempts()
         .iter()
         .map(|attempt| attempt.outcome.clone())
         .collect();
@@ -173,9 +173,9 @@ fn delivery_with_every_outcome(
             None,
         ]
     ));
-    assert_eq!(delivery.round_start, 5);
-    assert_eq!(delivery.round_trigger, AttemptTrigger::Manual);
-    assert_eq!(delivery.attempts[4].trigger, AttemptTrigger::Manual);
+    assert_eq!(delivery.round_start(), 5);
+    assert_eq!(delivery.round_trigger(), AttemptTrigger::Manual);
+    assert_eq!(delivery.attempts()[4].trigger, AttemptTrigger::Manual);
     delivery
 }
 
@@ -203,7 +203,7 @@ fn gone_delivery(
             &RetrySchedule::default(),
         )
         .unwrap();
-    assert_eq!(delivery.failure, Some(DeliveryFailure::Gone));
+    assert_eq!(delivery.failure(), Some(DeliveryFailure::Gone));
     delivery
 }
 
@@ -257,7 +257,7 @@ impl Pair {
             .deliveries(DeliveryQuery::default(), PageRequest::first(100)))
         .unwrap();
         for delivery in &all.items {
-            same!(self, |s| s.delivery(delivery.id)).unwrap();
+            same!(self, |s| s.delivery(delivery.id())).unwrap();
         }
     }
 }
@@ -417,11 +417,11 @@ async fn deliveries_round_trip_with_their_attempt_logs() {
     .await
     .unwrap();
     assert_eq!(
-        pair.sqlite.delivery(busy.id).await.unwrap(),
+        pair.sqlite.delivery(busy.id()).await.unwrap(),
         Some(stored[0].clone())
     );
     assert_eq!(
-        pair.sqlite.delivery(gone.id).await.unwrap(),
+        pair.sqlite.delivery(gone.id()).await.unwrap(),
         Some(stored[1].clone())
     );
     pair.check_reads().await;
@@ -429,7 +429,7 @@ async fn deliveries_round_trip_with_their_attempt_logs() {
     // The attempt in flight completes (a 503): a rewrite at version 1.
     let mut completed = stored[0].clone();
     let n = completed.in_flight().unwrap().number;
-    let now = completed.attempts[4].started_at + TimeDelta::seconds(1);
+    let now = completed.attempts()[4].started_at + TimeDelta::seconds(1);
     completed
         .complete(
             n,
@@ -442,7 +442,7 @@ async fn deliveries_round_trip_with_their_attempt_logs() {
     let completed = put.stored();
     pair.commit(deliveries(vec![put])).await.unwrap();
     assert_eq!(
-        pair.sqlite.delivery(busy.id).await.unwrap(),
+        pair.sqlite.delivery(busy.id()).await.unwrap(),
         Some(completed.clone())
     );
 
@@ -460,13 +460,13 @@ async fn deliveries_round_trip_with_their_attempt_logs() {
         stale,
         Err(StoreError::Conflict {
             kind: EntityKind::Delivery,
-            id: busy.id.to_string(),
+            id: busy.id().to_string(),
             expected: ExpectedVersion::Exactly(1),
             actual: Some(2),
         })
     );
     assert_eq!(
-        pair.sqlite.delivery(gone.id).await.unwrap(),
+        pair.sqlite.delivery(gone.id()).await.unwrap(),
         Some(stored[1].clone())
     );
     assert_eq!(pair.sqlite.delivery(ids.next(at(70))).await.unwrap(), None);
@@ -550,8 +550,8 @@ async fn one_delivery_per_endpoint_and_event_and_endpoints_must_exist() {
         pair.sqlite.webhook_endpoints().await.unwrap(),
         vec![Put::of(hooks.clone()).stored()]
     );
-    assert_eq!(pair.sqlite.delivery(fine.id).await.unwrap(), None);
-    assert_eq!(pair.sqlite.delivery(second.id).await.unwrap(), None);
+    assert_eq!(pair.sqlite.delivery(fine.id()).await.unwrap(), None);
+    assert_eq!(pair.sqlite.delivery(second.id()).await.unwrap(), None);
     assert_eq!(
         pair.sqlite.delivery_cursor().await.unwrap(),
         DeliveryCursor::default()
@@ -595,11 +595,11 @@ async fn one_delivery_per_endpoint_and_event_and_endpoints_must_exist() {
         matches!(&refused, Err(StoreError::Invalid(invalid)) if invalid.field == "delivery.endpoint"),
         "{refused:?}"
     );
-    assert_eq!(pair.sqlite.delivery(lost.id).await.unwrap(), None);
+    assert_eq!(pair.sqlite.delivery(lost.id()).await.unwrap(), None);
 
     // The rules are named in their order: a stale version of a delivery before its key.
     let mut stale_and_taken = second.clone();
-    stale_and_taken.version = 4;
+    stale_and_taken.set_version(4);
     let refused = pair
         .commit(deliveries(vec![Put::of(stale_and_taken)]))
         .await;
@@ -718,8 +718,7 @@ async fn due_deliveries_are_pending_ones_soonest_first_ties_by_id() {
             &RetrySchedule::default(),
         )
         .unwrap();
-    made[5].status = DeliveryStatus::Failed;
-    made[5].failure = Some(DeliveryFailure::EndpointOff);
+    made[5].cancel_for_endpoint().unwrap();
     let puts: Vec<Put<Delivery>> = made.iter().cloned().map(Put::of).collect();
     let stored: Vec<Delivery> = puts.iter().map(Put::stored).collect();
     pair.commit(deliveries(puts)).await.unwrap();
@@ -729,10 +728,10 @@ async fn due_deliveries_are_pending_ones_soonest_first_ties_by_id() {
         same!(shared, |s| s.due_deliveries(now, limit))
             .unwrap()
             .into_iter()
-            .map(|d| d.id)
+            .map(|d| d.id())
             .collect::<Vec<_>>()
     };
-    let id = |n: usize| stored[n].id;
+    let id = |n: usize| stored[n].id();
     assert_eq!(due(at(0), 10).await, vec![]);
     assert_eq!(due(at(1), 10).await, vec![id(1)]);
     assert_eq!(due(at(5), 10).await, vec![id(1), id(0), id(2)]);
@@ -852,7 +851,7 @@ async fn deliveries_page_newest_first_by_endpoint_by_event_and_by_status() {
             .filter(|delivery| query.matches(delivery))
             .cloned()
             .collect();
-        expected.sort_by_key(|delivery| std::cmp::Reverse(delivery.id));
+        expected.sort_by_key(|delivery| std::cmp::Reverse(delivery.id()));
         for limit in [1, 2, 3, 100] {
             let mut request = PageRequest::first(limit);
             let mut read = Vec::new();

@@ -25,8 +25,8 @@ pub use endpoint::{
 };
 pub use record::{
     AttemptOutcome, AttemptResult, AttemptTrigger, Delivery, DeliveryAttempt, DeliveryError,
-    DeliveryFailure, DeliveryStatus, DeliveryTrigger, EndpointSignal, IllegalDeliveryTransition,
-    MAX_LOGGED_BODY,
+    DeliveryFailure, DeliveryRecord, DeliveryStatus, DeliveryTrigger, EndpointSignal,
+    IllegalDeliveryTransition, MAX_LOGGED_BODY,
 };
 pub use schedule::{MAX_RETRY_AFTER, RetrySchedule, parse_retry_after};
 

@@ -188,9 +188,10 @@ pub enum EndpointSignal {
     },
 }
 
-/// One event's delivery to one endpoint. At most one per (endpoint, event).
+/// A delivery as stored, field by field: what a store writes and reads back through
+/// [`Delivery::from_record`], which checks that the fields agree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Delivery {
+pub struct DeliveryRecord {
     /// The id.
     pub id: DeliveryId,
     /// The endpoint.
@@ -220,6 +221,28 @@ pub struct Delivery {
     pub created_at: DateTime<Utc>,
     /// The stored version (0: never stored).
     pub version: u64,
+}
+
+/// One event's delivery to one endpoint (at most one per (endpoint, event)): its status, which
+/// changes only through the [transition table](self), when it is due, and its attempt log.
+/// The fields are read through its methods; a store rebuilds it with
+/// [`Delivery::from_record`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "DeliveryRecord", try_from = "DeliveryRecord")]
+pub struct Delivery {
+    id: DeliveryId,
+    endpoint: EndpointId,
+    event: EventId,
+    event_seq: u64,
+    event_kind: EventKind,
+    status: DeliveryStatus,
+    next_attempt_at: Option<DateTime<Utc>>,
+    failure: Option<DeliveryFailure>,
+    round_start: u32,
+    round_trigger: AttemptTrigger,
+    attempts: Vec<DeliveryAttempt>,
+    created_at: DateTime<Utc>,
+    version: u64,
 }
 
 /// A delivery operation that does not fit its state.
@@ -420,6 +443,183 @@ impl Delivery {
             self.next_attempt_at = Some(now);
         }
         Ok(())
+    }
+}
+
+impl Delivery {
+    /// A delivery from its stored record, checked: attempts numbered 1, 2, 3 ... with only
+    /// the last one in flight (and then pending); a round that starts within the log; a due
+    /// time exactly while pending; a failure reason exactly when failed.
+    pub fn from_record(record: DeliveryRecord) -> Result<Delivery, crate::InvalidField> {
+        use crate::InvalidField;
+        let count = record.attempts.len();
+        if !record
+            .attempts
+            .iter()
+            .zip(1_u32..)
+            .all(|(attempt, number)| attempt.number == number)
+        {
+            return Err(InvalidField::new(
+                "delivery.attempts",
+                "attempts are numbered 1, 2, 3 ... in order",
+            ));
+        }
+        let in_flight = record
+            .attempts
+            .iter()
+            .filter(|attempt| attempt.outcome.is_none())
+            .count();
+        let last_in_flight = record
+            .attempts
+            .last()
+            .is_some_and(|attempt| attempt.outcome.is_none());
+        if in_flight > usize::from(last_in_flight)
+            || (last_in_flight && record.status != DeliveryStatus::Pending)
+        {
+            return Err(InvalidField::new(
+                "delivery.attempts",
+                "only the last attempt of a pending delivery may be in flight",
+            ));
+        }
+        let next = u32::try_from(count).ok().and_then(|n| n.checked_add(1));
+        if record.round_start == 0 || next.is_none_or(|next| record.round_start > next) {
+            return Err(InvalidField::new(
+                "delivery.round_start",
+                "a round starts at an attempt of the log, or the next one",
+            ));
+        }
+        let pending = record.status == DeliveryStatus::Pending;
+        if pending != record.next_attempt_at.is_some() {
+            return Err(InvalidField::new(
+                "delivery.next_attempt_at",
+                "a delivery has a next attempt exactly while it is pending",
+            ));
+        }
+        if (record.status == DeliveryStatus::Failed) != record.failure.is_some() {
+            return Err(InvalidField::new(
+                "delivery.failure",
+                "a delivery has a failure reason exactly when it failed",
+            ));
+        }
+        Ok(Delivery {
+            id: record.id,
+            endpoint: record.endpoint,
+            event: record.event,
+            event_seq: record.event_seq,
+            event_kind: record.event_kind,
+            status: record.status,
+            next_attempt_at: record.next_attempt_at,
+            failure: record.failure,
+            round_start: record.round_start,
+            round_trigger: record.round_trigger,
+            attempts: record.attempts,
+            created_at: record.created_at,
+            version: record.version,
+        })
+    }
+
+    /// The stored record.
+    #[must_use]
+    pub fn to_record(&self) -> DeliveryRecord {
+        DeliveryRecord::from(self.clone())
+    }
+
+    /// The id.
+    #[must_use]
+    pub fn id(&self) -> DeliveryId {
+        self.id
+    }
+    /// The endpoint.
+    #[must_use]
+    pub fn endpoint(&self) -> EndpointId {
+        self.endpoint
+    }
+    /// The event, stable across attempts.
+    #[must_use]
+    pub fn event(&self) -> EventId {
+        self.event
+    }
+    /// The event's position in the outbox.
+    #[must_use]
+    pub fn event_seq(&self) -> u64 {
+        self.event_seq
+    }
+    /// The event's kind.
+    #[must_use]
+    pub fn event_kind(&self) -> EventKind {
+        self.event_kind
+    }
+    /// Where it is.
+    #[must_use]
+    pub fn status(&self) -> DeliveryStatus {
+        self.status
+    }
+    /// When it is due while pending (while an attempt is in flight, when its claim runs out).
+    #[must_use]
+    pub fn next_attempt_at(&self) -> Option<DateTime<Utc>> {
+        self.next_attempt_at
+    }
+    /// Why it failed, once failed.
+    #[must_use]
+    pub fn failure(&self) -> Option<DeliveryFailure> {
+        self.failure
+    }
+    /// The number of the first attempt of the current round.
+    #[must_use]
+    pub fn round_start(&self) -> u32 {
+        self.round_start
+    }
+    /// Who started the current round.
+    #[must_use]
+    pub fn round_trigger(&self) -> AttemptTrigger {
+        self.round_trigger
+    }
+    /// Every attempt, oldest first.
+    #[must_use]
+    pub fn attempts(&self) -> &[DeliveryAttempt] {
+        &self.attempts
+    }
+    /// When it was created.
+    #[must_use]
+    pub fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+    /// The stored version (0: never stored).
+    #[must_use]
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+    /// Set the version; stores call this after a write.
+    pub fn set_version(&mut self, version: u64) {
+        self.version = version;
+    }
+}
+
+impl From<Delivery> for DeliveryRecord {
+    fn from(delivery: Delivery) -> DeliveryRecord {
+        DeliveryRecord {
+            id: delivery.id,
+            endpoint: delivery.endpoint,
+            event: delivery.event,
+            event_seq: delivery.event_seq,
+            event_kind: delivery.event_kind,
+            status: delivery.status,
+            next_attempt_at: delivery.next_attempt_at,
+            failure: delivery.failure,
+            round_start: delivery.round_start,
+            round_trigger: delivery.round_trigger,
+            attempts: delivery.attempts,
+            created_at: delivery.created_at,
+            version: delivery.version,
+        }
+    }
+}
+
+impl TryFrom<DeliveryRecord> for Delivery {
+    type Error = crate::InvalidField;
+
+    fn try_from(record: DeliveryRecord) -> Result<Delivery, crate::InvalidField> {
+        Delivery::from_record(record)
     }
 }
 

@@ -279,7 +279,7 @@ impl<'a> Webhooks<'a> {
                 };
                 let existing = every_page(|page| billing.store.deliveries(query, page)).await?;
                 match existing.into_iter().next() {
-                    Some(delivery) => self.requeue(delivery.id).await?,
+                    Some(delivery) => self.requeue(delivery.id()).await?,
                     None => {
                         let now = billing.now();
                         let delivery = Delivery::new(

@@ -163,13 +163,13 @@ impl Versioned for WebhookEndpoint {
 impl Versioned for Delivery {
     const KIND: EntityKind = EntityKind::Delivery;
     fn key(&self) -> String {
-        self.id.to_string()
+        self.id().to_string()
     }
     fn version(&self) -> u64 {
-        self.version
+        Delivery::version(self)
     }
     fn set_version(&mut self, version: u64) {
-        self.version = version;
+        Delivery::set_version(self, version);
     }
 }
 
@@ -461,11 +461,11 @@ impl ChangeSet {
             .endpoints
             .extend(self.endpoints.iter().map(|put| put.value.id()));
         for put in &self.deliveries {
-            lookups.deliveries.push(put.value.id);
-            lookups.endpoints.push(put.value.endpoint);
+            lookups.deliveries.push(put.value.id());
+            lookups.endpoints.push(put.value.endpoint());
             lookups
                 .delivery_keys
-                .push((put.value.endpoint, put.value.event));
+                .push((put.value.endpoint(), put.value.event()));
         }
         lookups.delivery_cursor = self.delivery_cursor.is_some();
         lookups

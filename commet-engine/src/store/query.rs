@@ -144,8 +144,8 @@ impl DeliveryQuery {
     #[must_use]
     pub fn matches(&self, delivery: &commet_core::delivery::Delivery) -> bool {
         self.endpoint
-            .is_none_or(|endpoint| delivery.endpoint == endpoint)
-            && self.event.is_none_or(|event| delivery.event == event)
-            && self.status.is_none_or(|status| delivery.status == status)
+            .is_none_or(|endpoint| delivery.endpoint() == endpoint)
+            && self.event.is_none_or(|event| delivery.event() == event)
+            && self.status.is_none_or(|status| delivery.status() == status)
     }
 }

@@ -50,7 +50,7 @@ use commet_core::invoice::NumberSeries;
 ///    another version (or none) is a `Conflict` (see [`crate::idempotency`]);
 /// 10. webhook endpoints, in order: version;
 /// 11. deliveries, in order: version; the endpoint, stored or written here (`Invalid`,
-///     `delivery.endpoint`); one delivery per (endpoint, event) (`AlreadyExists`
+///     `delivery.endpoint()`); one delivery per (endpoint, event) (`AlreadyExists`
 ///     `endpoint=... event=...`);
 /// 12. the delivery cursor: version.
 pub fn check(changes: &ChangeSet, facts: &CommitFacts) -> Result<(), StoreError> {
@@ -87,17 +87,17 @@ fn check_deliveries(changes: &ChangeSet, facts: &CommitFacts) -> Result<(), Stor
     let mut keys = HashSet::new();
     for put in &changes.deliveries {
         let delivery = &put.value;
-        check_version(put, facts.deliveries.get(&delivery.id).copied())?;
-        if !facts.endpoints.contains_key(&delivery.endpoint)
-            && !written.contains(&delivery.endpoint)
+        check_version(put, facts.deliveries.get(&delivery.id()).copied())?;
+        if !facts.endpoints.contains_key(&delivery.endpoint())
+            && !written.contains(&delivery.endpoint())
         {
-            return Err(unknown("delivery.endpoint", delivery.endpoint));
+            return Err(unknown("delivery.endpoint", delivery.endpoint()));
         }
-        let key = (delivery.endpoint, delivery.event);
+        let key = (delivery.endpoint(), delivery.event());
         let taken = facts
             .delivery_keys
             .get(&key)
-            .is_some_and(|holder| *holder != delivery.id);
+            .is_some_and(|holder| *holder != delivery.id());
         if taken || !keys.insert(key) {
             return Err(exists(
                 EntityKind::Delivery,

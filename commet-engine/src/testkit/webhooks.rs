@@ -157,10 +157,10 @@ pub async fn a_receiver_failing_three_times_gets_retries_at_1_5_and_15_minutes(
     let deliveries = w.deliveries(endpoint.id()).await;
     assert_eq!(deliveries.len(), 1);
     let delivery = &deliveries[0];
-    assert_eq!(delivery.status, DeliveryStatus::Succeeded);
-    assert_eq!(delivery.event, envelopes[0].id);
+    assert_eq!(delivery.status(), DeliveryStatus::Succeeded);
+    assert_eq!(delivery.event(), envelopes[0].id);
     let log: Vec<(u32, DateTime<Utc>, Option<u16>)> = delivery
-        .attempts
+        .attempts()
         .iter()
         .map(|a| {
             let status = match &a.outcome {
@@ -180,10 +180,10 @@ pub async fn a_receiver_failing_three_times_gets_retries_at_1_5_and_15_minutes(
         ]
     );
     assert!(matches!(
-        &delivery.attempts[2].outcome,
+        &delivery.attempts()[2].outcome,
         Some(AttemptOutcome::NoResponse { error, .. }) if error == "timeout"
     ));
-    assert!(delivery.attempts.iter().all(|a| a.latency_ms.is_some()));
+    assert!(delivery.attempts().iter().all(|a| a.latency_ms.is_some()));
     let endpoint = w.billing().webhooks().get(endpoint.id()).await.unwrap();
     assert_eq!(
         endpoint.failing_since(),
@@ -214,17 +214,22 @@ pub async fn a_receiver_down_for_a_day_exhausts_the_schedule_then_a_redelivery_s
     assert_eq!(report.webhook_attempts, 8);
     assert_eq!(report.webhooks_failed, 1);
     let delivery = w.deliveries(endpoint.id()).await.remove(0);
-    assert_eq!(delivery.status, DeliveryStatus::Failed);
-    assert_eq!(delivery.failure, Some(DeliveryFailure::Exhausted));
-    assert_eq!(delivery.attempts.len(), 8, "every attempt is in the log");
+    assert_eq!(delivery.status(), DeliveryStatus::Failed);
+    assert_eq!(delivery.failure(), Some(DeliveryFailure::Exhausted));
+    assert_eq!(delivery.attempts().len(), 8, "every attempt is in the log");
     let stored = w.billing().webhooks().get(endpoint.id()).await.unwrap();
     assert!(stored.enabled(), "a day of failures does not disable it");
     assert_eq!(stored.failing_since(), Some(start));
 
     w.receiver.answer(url, Reply::Status(204));
-    let redelivered = w.billing().webhooks().redeliver(delivery.id).await.unwrap();
-    assert_eq!(redelivered.status, DeliveryStatus::Succeeded);
-    let last = redelivered.attempts.last().unwrap();
+    let redelivered = w
+        .billing()
+        .webhooks()
+        .redeliver(delivery.id())
+        .await
+        .unwrap();
+    assert_eq!(redelivered.status(), DeliveryStatus::Succeeded);
+    let last = redelivered.attempts().last().unwrap();
     assert_eq!((last.number, last.trigger), (9, AttemptTrigger::Manual));
     let got = w.receiver.received_by(url);
     let (first, again) = (&got[0], got.last().unwrap());
@@ -319,7 +324,7 @@ pub async fn an_endpoint_filtered_to_payment_failed_receives_only_those(store: A
     assert!(
         deliveries
             .iter()
-            .all(|d| d.status == DeliveryStatus::Succeeded)
+            .all(|d| d.status() == DeliveryStatus::Succeeded)
     );
     assert_eq!(deliveries.len(), expected.len());
     // Listed per event too: one delivery to each endpoint that took it.
@@ -335,7 +340,10 @@ pub async fn an_endpoint_filtered_to_payment_failed_receives_only_those(store: A
     })
     .await
     .unwrap();
-    let endpoints: BTreeSet<EndpointId> = per_event.iter().map(|d| d.endpoint).collect();
+    let endpoints: BTreeSet<EndpointId> = per_event
+        .iter()
+        .map(commet_core::delivery::Delivery::endpoint)
+        .collect();
     assert_eq!(endpoints, [all.id(), failed.id()].into());
 }
 
@@ -366,7 +374,7 @@ pub async fn gone_disables_retry_after_is_honoured_and_three_failing_days_disabl
     let gone_now = w.billing().webhooks().get(gone.id()).await.unwrap();
     assert_eq!(gone_now.disabled_reason(), Some(DisabledReason::Gone));
     let delivery = w.deliveries(gone.id()).await.remove(0);
-    assert_eq!(delivery.failure, Some(DeliveryFailure::Gone));
+    assert_eq!(delivery.failure(), Some(DeliveryFailure::Gone));
     assert_eq!(
         minutes_after(&w.receiver.received_by(slow_url), start),
         [0, 10],
@@ -568,7 +576,7 @@ pub async fn endpoints_are_managed_and_a_test_event_is_signed(store: Arc<dyn Sto
             .await
             .iter()
             .fold(BTreeMap::new(), |mut m, d| {
-                *m.entry(d.status).or_default() += 1;
+                *m.entry(d.status()).or_default() += 1;
                 m
             });
     assert_eq!(by_status, [(DeliveryStatus::Succeeded, 1)].into());
@@ -601,6 +609,6 @@ pub async fn two_workers_never_send_one_attempt_twice(store: Arc<dyn Store>) {
     assert!(
         deliveries
             .iter()
-            .all(|d| d.status == DeliveryStatus::Succeeded && d.attempts.len() == 1)
+            .all(|d| d.status() == DeliveryStatus::Succeeded && d.attempts().len() == 1)
     );
 }

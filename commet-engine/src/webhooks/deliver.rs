@@ -156,7 +156,9 @@ impl DeadlineSource for DueDeliveries {
             .store
             .due_deliveries(DateTime::<Utc>::MAX_UTC, 1)
             .await?;
-        Ok(next.first().and_then(|delivery| delivery.next_attempt_at))
+        Ok(next
+            .first()
+            .and_then(commet_core::delivery::Delivery::next_attempt_at))
     }
 
     async fn run(&self, billing: &Billing, report: &mut RunReport) -> Result<()> {
@@ -171,7 +173,7 @@ impl DeadlineSource for DueDeliveries {
                 .due_deliveries(now, billing.config().batch_size + seen.len())
                 .await?
                 .into_iter()
-                .filter(|delivery| seen.insert(delivery.id))
+                .filter(|delivery| seen.insert(delivery.id()))
                 .take(billing.config().batch_size)
                 .collect();
             if due.is_empty() {
@@ -225,7 +227,7 @@ async fn claim_batch(
             // One by one, from fresh reads: each commit claims one or finds it taken.
             let mut claims = Vec::new();
             for delivery in due {
-                let Some(fresh) = billing.store.delivery(delivery.id).await? else {
+                let Some(fresh) = billing.store.delivery(delivery.id()).await? else {
                     continue;
                 };
                 if !fresh.is_due(now) {
@@ -269,7 +271,7 @@ async fn claim_one(
     changes: &mut ChangeSet,
 ) -> Result<Option<Claim>> {
     let Some(endpoint) = endpoints
-        .get(&delivery.endpoint)
+        .get(&delivery.endpoint())
         .filter(|endpoint| endpoint.is_live())
     else {
         delivery.cancel_for_endpoint()?;
@@ -278,7 +280,7 @@ async fn claim_one(
     };
     let config = &billing.config().webhooks;
     let number = delivery.claim(now, config.lease())?;
-    let envelope = event(billing, delivery.event_seq).await?;
+    let envelope = event(billing, delivery.event_seq()).await?;
     let body = envelope
         .to_json()
         .map_err(|e| BillingError::Internal {
@@ -400,7 +402,7 @@ fn log_outcomes(
         }
         let mut updated = delivery.clone();
         let signal = updated.complete(*number, result.clone(), now, &config.retry_schedule)?;
-        if let Some((endpoint, changed)) = endpoints.get_mut(&updated.endpoint) {
+        if let Some((endpoint, changed)) = endpoints.get_mut(&updated.endpoint()) {
             *changed |= match signal {
                 EndpointSignal::Succeeded => endpoint.record_success(),
                 EndpointSignal::Failed { gone } => {
@@ -408,7 +410,7 @@ fn log_outcomes(
                 }
             };
         }
-        match (signal, updated.status) {
+        match (signal, updated.status()) {
             (EndpointSignal::Succeeded, _) => logged.delivered += 1,
             (_, DeliveryStatus::Failed) => logged.failed += 1,
             _ => {}
@@ -451,7 +453,7 @@ async fn complete_all(
         }
         Err(error) if error.is_conflict() => {
             for (delivery, number, result) in sent {
-                complete_one(billing, delivery.id, number, result, report).await?;
+                complete_one(billing, delivery.id(), number, result, report).await?;
             }
             Ok(())
         }

@@ -386,10 +386,13 @@ async fn print_deliveries(story: &Story) -> Result<(), Failure> {
         deliveries.reverse();
         let delivered = deliveries
             .iter()
-            .filter(|d| d.status == commet_core::delivery::DeliveryStatus::Succeeded)
+            .filter(|d| d.status() == commet_core::delivery::DeliveryStatus::Succeeded)
             .count();
-        let attempts: usize = deliveries.iter().map(|d| d.attempts.len()).sum();
-        let retried: Vec<_> = deliveries.iter().filter(|d| d.attempts.len() > 1).collect();
+        let attempts: usize = deliveries.iter().map(|d| d.attempts().len()).sum();
+        let retried: Vec<_> = deliveries
+            .iter()
+            .filter(|d| d.attempts().len() > 1)
+            .collect();
         let seen = story.receivers.seen(name);
         println!(
             "  {:<10} {:>10} {:>10} {:>7} {:>9} {:>10} {:>9} {:>7}",
@@ -416,11 +419,11 @@ async fn print_deliveries(story: &Story) -> Result<(), Failure> {
     for (name, delivery) in outage {
         println!(
             "\n  The {name}'s outage: {} ({}), event {}",
-            delivery.id,
-            delivery.event_kind.as_str(),
-            delivery.event
+            delivery.id(),
+            delivery.event_kind().as_str(),
+            delivery.event()
         );
-        for attempt in &delivery.attempts {
+        for attempt in delivery.attempts() {
             let outcome = match &attempt.outcome {
                 Some(AttemptOutcome::Response { status, .. }) => format!("HTTP {status}"),
                 Some(AttemptOutcome::NoResponse { error, .. }) => error.clone(),

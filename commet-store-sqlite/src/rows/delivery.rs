@@ -7,7 +7,7 @@
 
 use std::sync::LazyLock;
 
-use commet_core::delivery::Delivery;
+use commet_core::delivery::{Delivery, DeliveryRecord};
 use commet_engine::store::{DeliveryCursor, EntityKind};
 use rusqlite::{Connection, Row};
 
@@ -25,18 +25,18 @@ static WRITES: LazyLock<Writes> = LazyLock::new(|| Writes::new("deliveries", COL
 /// The values of [`COLUMNS`] for a delivery stored at `version`.
 fn values(delivery: &Delivery, version: i64) -> Result<Vec<Bound<'_>>> {
     Ok(vec![
-        owned(delivery.id.to_string()),
-        owned(delivery.endpoint.to_string()),
-        owned(delivery.event.to_string()),
-        owned(integer("delivery.event_seq", delivery.event_seq)?),
-        borrowed(delivery.event_kind.as_str()),
-        borrowed(delivery.status.as_str()),
-        owned(opt_micros(delivery.next_attempt_at)),
-        owned(delivery.failure.map(|f| codec::name(&f)).transpose()?),
-        owned(i64::from(delivery.round_start)),
-        owned(codec::name(&delivery.round_trigger)?),
-        owned(codec::json(&delivery.attempts)?),
-        owned(micros(delivery.created_at)),
+        owned(delivery.id().to_string()),
+        owned(delivery.endpoint().to_string()),
+        owned(delivery.event().to_string()),
+        owned(integer("delivery.event_seq", delivery.event_seq())?),
+        borrowed(delivery.event_kind().as_str()),
+        borrowed(delivery.status().as_str()),
+        owned(opt_micros(delivery.next_attempt_at())),
+        owned(delivery.failure().map(|f| codec::name(&f)).transpose()?),
+        owned(i64::from(delivery.round_start())),
+        owned(codec::name(&delivery.round_trigger())?),
+        owned(codec::json(&delivery.attempts())?),
+        owned(micros(delivery.created_at())),
         owned(version),
     ])
 }
@@ -56,11 +56,12 @@ pub(crate) fn update(
     WRITES.update(conn, values(delivery, version)?, expected)
 }
 
-/// Rebuild a delivery from a row of [`COLUMNS`]. `Delivery` is plain data with no constructor
-/// to check it: every column must decode (ids, names, instants, the attempt log's JSON).
+/// Rebuild a delivery from a row of [`COLUMNS`]: every column must decode (ids, names,
+/// instants, the attempt log's JSON) and the fields must agree ([`Delivery::from_record`]);
+/// anything else is a corrupt row.
 pub(crate) fn decode(row: &Row<'_>) -> Result<Delivery> {
     let columns = Columns::new(row, EntityKind::Delivery);
-    Ok(Delivery {
+    let record = DeliveryRecord {
         id: columns.parse(0)?,
         endpoint: columns.parse(1)?,
         event: columns.parse(2)?,
@@ -74,7 +75,8 @@ pub(crate) fn decode(row: &Row<'_>) -> Result<Delivery> {
         attempts: columns.json(10)?,
         created_at: columns.time(11)?,
         version: columns.u64(12)?,
-    })
+    };
+    Delivery::from_record(record).map_err(|e| columns.corrupt(e))
 }
 
 /// The cursor's columns: its fixed id, how far it is, its version.

@@ -255,8 +255,11 @@ pub(crate) mod tests {
                     .await
                     .unwrap();
             }
-            store.delivery(delivery.id).await.unwrap();
-            store.due_deliveries(delivery.created_at, 1).await.unwrap();
+            store.delivery(delivery.id()).await.unwrap();
+            store
+                .due_deliveries(delivery.created_at(), 1)
+                .await
+                .unwrap();
         }
         store.webhook_endpoints().await.unwrap();
         store.delivery_cursor().await.unwrap();

@@ -147,7 +147,7 @@ pub async fn endpoints_deliveries_and_the_cursor_round_trip(store: &dyn Store) {
         &schedule,
     )
     .unwrap();
-    let later = busy.next_attempt_at.unwrap();
+    let later = busy.next_attempt_at().unwrap();
     let second = busy.claim(later, TimeDelta::seconds(70)).unwrap();
     busy.complete(
         second,
@@ -162,7 +162,7 @@ pub async fn endpoints_deliveries_and_the_cursor_round_trip(store: &dyn Store) {
         &schedule,
     )
     .unwrap();
-    let retry = busy.next_attempt_at.unwrap();
+    let retry = busy.next_attempt_at().unwrap();
     busy.claim(retry, TimeDelta::seconds(70)).unwrap(); // in flight
     let busy = store_delivery(store, busy).await;
     let mut failed = Delivery::new(
@@ -175,10 +175,10 @@ pub async fn endpoints_deliveries_and_the_cursor_round_trip(store: &dyn Store) {
     );
     failed.cancel_for_endpoint().unwrap();
     let failed = store_delivery(store, failed).await;
-    assert_eq!(busy.version, 1);
-    assert_eq!(store.delivery(busy.id).await.unwrap(), Some(busy.clone()));
+    assert_eq!(busy.version(), 1);
+    assert_eq!(store.delivery(busy.id()).await.unwrap(), Some(busy.clone()));
     assert_eq!(
-        store.delivery(failed.id).await.unwrap(),
+        store.delivery(failed.id()).await.unwrap(),
         Some(failed.clone())
     );
     assert_eq!(
@@ -275,7 +275,7 @@ pub async fn stale_endpoints_deliveries_and_cursors_conflict(store: &dyn Store) 
             "{refused:?}"
         );
         assert_eq!(
-            store.delivery(delivery.id).await.unwrap(),
+            store.delivery(delivery.id()).await.unwrap(),
             Some(delivery.clone())
         );
         assert_eq!(store.delivery_cursor().await.unwrap().seq, 1);
@@ -290,8 +290,8 @@ pub async fn stale_endpoints_deliveries_and_cursors_conflict(store: &dyn Store) 
         },
     )
     .await;
-    let stored = store.delivery(delivery.id).await.unwrap().unwrap();
-    assert_eq!(stored.version, 2);
+    let stored = store.delivery(delivery.id()).await.unwrap().unwrap();
+    assert_eq!(stored.version(), 2);
     assert!(stored.in_flight().is_some());
 }
 
@@ -407,13 +407,18 @@ pub async fn due_deliveries_and_delivery_lists_follow_every_rewrite(store: &dyn 
             stored.push(store_delivery(store, delivery).await);
         }
     }
-    let ids = |deliveries: Vec<Delivery>| deliveries.iter().map(|d| d.id).collect::<Vec<_>>();
+    let ids = |deliveries: Vec<Delivery>| {
+        deliveries
+            .iter()
+            .map(commet_core::delivery::Delivery::id)
+            .collect::<Vec<_>>()
+    };
     let far = now + TimeDelta::days(1);
     let mut expected: Vec<&Delivery> = stored.iter().collect();
-    expected.sort_by_key(|d| (d.next_attempt_at, d.id));
+    expected.sort_by_key(|d| (d.next_attempt_at(), d.id()));
     assert_eq!(
         ids(store.due_deliveries(far, 100).await.unwrap()),
-        expected.iter().map(|d| d.id).collect::<Vec<_>>()
+        expected.iter().map(|d| d.id()).collect::<Vec<_>>()
     );
     assert_eq!(
         store
@@ -463,10 +468,10 @@ pub async fn due_deliveries_and_delivery_lists_follow_every_rewrite(store: &dyn 
     .await;
     let due_now = ids(store.due_deliveries(far, 100).await.unwrap());
     assert_eq!(due_now.len(), 6);
-    assert!(!due_now.contains(&succeeded.id) && !due_now.contains(&failed.id));
+    assert!(!due_now.contains(&succeeded.id()) && !due_now.contains(&failed.id()));
     assert_eq!(
         due_now.last(),
-        Some(&claimed.id),
+        Some(&claimed.id()),
         "due again at the lease's end"
     );
     assert!(
@@ -474,7 +479,7 @@ pub async fn due_deliveries_and_delivery_lists_follow_every_rewrite(store: &dyn 
             .due_deliveries(now + TimeDelta::minutes(30), 100)
             .await
             .unwrap())
-        .contains(&claimed.id)
+        .contains(&claimed.id())
     );
 
     // Lists: by endpoint, by event, by status, newest first, paged without repeats.
@@ -483,7 +488,7 @@ pub async fn due_deliveries_and_delivery_lists_follow_every_rewrite(store: &dyn 
         let mut page = PageRequest::first(3);
         loop {
             let got = store.deliveries(query, page.clone()).await.unwrap();
-            seen.extend(got.items.iter().map(|d| d.id));
+            seen.extend(got.items.iter().map(commet_core::delivery::Delivery::id));
             match got.next {
                 Some(next) => page.after = Some(next),
                 None => return seen,
@@ -491,7 +496,11 @@ pub async fn due_deliveries_and_delivery_lists_follow_every_rewrite(store: &dyn 
         }
     };
     let newest_first = |filter: &dyn Fn(&Delivery) -> bool| {
-        let mut ids: Vec<_> = stored.iter().filter(|d| filter(d)).map(|d| d.id).collect();
+        let mut ids: Vec<_> = stored
+            .iter()
+            .filter(|d| filter(d))
+            .map(commet_core::delivery::Delivery::id)
+            .collect();
         ids.sort();
         ids.reverse();
         ids
@@ -502,7 +511,7 @@ pub async fn due_deliveries_and_delivery_lists_follow_every_rewrite(store: &dyn 
             ..DeliveryQuery::default()
         })
         .await,
-        newest_first(&|d| d.endpoint == a.id())
+        newest_first(&|d| d.endpoint() == a.id())
     );
     assert_eq!(
         list(DeliveryQuery {
@@ -510,7 +519,7 @@ pub async fn due_deliveries_and_delivery_lists_follow_every_rewrite(store: &dyn 
             ..DeliveryQuery::default()
         })
         .await,
-        newest_first(&|d| d.event == events[1].id)
+        newest_first(&|d| d.event() == events[1].id)
     );
     assert_eq!(
         list(DeliveryQuery {
@@ -518,7 +527,7 @@ pub async fn due_deliveries_and_delivery_lists_follow_every_rewrite(store: &dyn 
             ..DeliveryQuery::default()
         })
         .await,
-        [failed.id]
+        [failed.id()]
     );
     assert_eq!(
         list(DeliveryQuery {
@@ -527,7 +536,9 @@ pub async fn due_deliveries_and_delivery_lists_follow_every_rewrite(store: &dyn 
             event: None,
         })
         .await,
-        newest_first(&|d| d.endpoint == b.id() && d.id != succeeded.id && d.id != failed.id)
+        newest_first(&|d| d.endpoint() == b.id()
+            && d.id() != succeeded.id()
+            && d.id() != failed.id())
     );
     assert_eq!(
         list(DeliveryQuery::default()).await,
