@@ -50,7 +50,7 @@ use commet_core::invoice::NumberSeries;
 ///    another version (or none) is a `Conflict` (see [`crate::idempotency`]);
 /// 10. webhook endpoints, in order: version;
 /// 11. deliveries, in order: version; the endpoint, stored or written here (`Invalid`,
-///     `delivery.endpoint()`); one delivery per (endpoint, event) (`AlreadyExists`
+///     `delivery.endpoint`); one delivery per (endpoint, event) (`AlreadyExists`
 ///     `endpoint=... event=...`);
 /// 12. the delivery cursor: version.
 pub fn check(changes: &ChangeSet, facts: &CommitFacts) -> Result<(), StoreError> {
