@@ -251,6 +251,9 @@ pub enum DeliveryError {
     /// The status table refuses it.
     #[error(transparent)]
     Illegal(#[from] IllegalDeliveryTransition),
+    /// Only a pending delivery is sent: redeliver it first.
+    #[error("a {0:?} delivery is not sent again unless it is redelivered")]
+    NotPending(DeliveryStatus),
     /// Not due yet.
     #[error("the delivery is not due until {0}")]
     NotDue(DateTime<Utc>),
@@ -314,11 +317,7 @@ impl Delivery {
     /// completed first as [`AttemptOutcome::Interrupted`].
     pub fn claim(&mut self, now: DateTime<Utc>, lease: TimeDelta) -> Result<u32, DeliveryError> {
         if self.status != DeliveryStatus::Pending {
-            return Err(IllegalDeliveryTransition {
-                from: self.status,
-                trigger: DeliveryTrigger::Delivered,
-            }
-            .into());
+            return Err(DeliveryError::NotPending(self.status));
         }
         if let Some(at) = self.next_attempt_at
             && at > now
@@ -637,5 +636,103 @@ fn truncated(outcome: AttemptOutcome) -> AttemptOutcome {
             AttemptOutcome::Response { status, body }
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::TypedId;
+    use chrono::TimeZone;
+
+    fn record() -> DeliveryRecord {
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let mut delivery = Delivery::new(
+            DeliveryId::from_uuid(uuid::Uuid::from_u128(1)),
+            EndpointId::from_uuid(uuid::Uuid::from_u128(2)),
+            EventId::from_uuid(uuid::Uuid::from_u128(3)),
+            1,
+            EventKind::CustomerCreated,
+            now,
+        );
+        let number = delivery.claim(now, TimeDelta::minutes(1)).unwrap();
+        delivery
+            .complete(
+                number,
+                AttemptResult {
+                    outcome: AttemptOutcome::Response {
+                        status: 500,
+                        body: String::new(),
+                    },
+                    retry_after: None,
+                    latency: std::time::Duration::ZERO,
+                },
+                now,
+                &RetrySchedule::default(),
+            )
+            .unwrap();
+        delivery
+            .claim(now + TimeDelta::minutes(1), TimeDelta::minutes(1))
+            .unwrap();
+        delivery.to_record()
+    }
+
+    #[test]
+    fn a_record_round_trips_and_inconsistent_ones_are_refused() {
+        let good = record();
+        assert_eq!(
+            Delivery::from_record(good.clone()).unwrap().to_record(),
+            good
+        );
+        let refused = |edit: &dyn Fn(&mut DeliveryRecord)| {
+            let mut bad = good.clone();
+            edit(&mut bad);
+            Delivery::from_record(bad).unwrap_err().field
+        };
+        assert_eq!(refused(&|r| r.attempts[1].number = 3), "delivery.attempts");
+        assert_eq!(
+            refused(&|r| r.attempts[0].outcome = None),
+            "delivery.attempts"
+        );
+        assert_eq!(
+            refused(&|r| {
+                r.status = DeliveryStatus::Succeeded;
+                r.next_attempt_at = None;
+            }),
+            "delivery.attempts",
+            "an attempt in flight on a delivery that is not pending"
+        );
+        assert_eq!(refused(&|r| r.round_start = 0), "delivery.round_start");
+        assert_eq!(refused(&|r| r.round_start = 4), "delivery.round_start");
+        assert_eq!(
+            refused(&|r| r.next_attempt_at = None),
+            "delivery.next_attempt_at"
+        );
+        assert_eq!(
+            refused(&|r| r.failure = Some(DeliveryFailure::Gone)),
+            "delivery.failure"
+        );
+    }
+
+    #[test]
+    fn the_transition_table() {
+        use DeliveryStatus::{Failed, Pending, Succeeded};
+        for from in DeliveryStatus::ALL {
+            assert_eq!(transition(from, DeliveryTrigger::Redeliver), Ok(Pending));
+        }
+        assert_eq!(
+            transition(Pending, DeliveryTrigger::Delivered),
+            Ok(Succeeded)
+        );
+        for trigger in [
+            DeliveryTrigger::Exhausted,
+            DeliveryTrigger::Gone,
+            DeliveryTrigger::EndpointOff,
+        ] {
+            assert_eq!(transition(Pending, trigger), Ok(Failed));
+            assert!(transition(Succeeded, trigger).is_err());
+            assert!(transition(Failed, trigger).is_err());
+        }
+        assert!(transition(Succeeded, DeliveryTrigger::Delivered).is_err());
     }
 }
