@@ -11,10 +11,11 @@
 //! | part | file | what it does |
 //! |---|---|---|
 //! | [`Billing`] | `billing.rs` | the engine: the store, the provider, the clock, the configuration, the catalog as read |
-//! | facades | `api/` | [`Billing::customers`], [`Billing::catalog`], [`Billing::subscriptions`], [`Billing::checkout`], [`Billing::invoices`]: what a service calls |
+//! | facades | `api/` | [`Billing::customers`], [`Billing::catalog`], [`Billing::subscriptions`], [`Billing::checkout`], [`Billing::invoices`], [`Billing::webhooks`]: what a service calls |
 //! | one request flow | `request.rs` | the idempotency key looked up first, reads and decision re-run on a lost race, one commit (or a charge) |
 //! | one charge flow | `charges.rs` | intent committed, provider called with `{invoice}:{attempt}`, outcome settled by the domain and committed |
-//! | one due runner | `due.rs` | every deadline of every source ([`Billing::run_due`], [`Billing::advance_to`]): subscriptions' due work, abandoned charges |
+//! | one due runner | `due.rs` | every deadline of every source ([`Billing::run_due`], [`Billing::advance_to`]): subscriptions' due work, abandoned charges, webhook fan-out and deliveries |
+//! | webhooks | [`webhooks`] | the outbox fanned out into deliveries, claimed, signed, sent through a [`Transport`](webhooks::Transport), logged and retried (`webhooks/deliver.rs`) |
 //! | writes | `writes.rs` | decisions gathered into one commit |
 //! | store | [`store`] | the [`Store`](store::Store) trait, change sets, and the commit rules every store shares |
 //! | provider | [`gateway`] | the [`PaymentGateway`](gateway::PaymentGateway) trait |

@@ -159,7 +159,8 @@
 //! | `query::tests::delivery_reads_use_their_indexes` | the due deliveries are a range of the partial index of pending ones, and lists by endpoint or event a range of theirs, with no sort |
 //! | `benches/store.rs` | commits and rows per second against raw rusqlite (figures in the README) |
 //! | `benches/renewals.rs` | renewals per second through the engine against raw rusqlite writing the same rows (figures in the README) |
-//! | `examples/fixed_saas.rs` | the README's main job: a year of a fixed-price `SaaS`, through the engine, on a file |
+//! | `examples/fixed_saas/` | the README's main job: a year of a fixed-price `SaaS`, through the engine, on a file, its webhooks delivered over HTTP to two verifying receivers |
+//! | `benches/deliveries.rs` | webhook deliveries per second through the engine and the real transport |
 //!
 //! The engine's tests on this store live in `commet-engine/tests` (`engine_parity`,
 //! `engine_crash`, `engine_crash_paths`, `engine_concurrency`, `engine_concurrent_requests`,

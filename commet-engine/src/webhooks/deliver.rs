@@ -11,8 +11,15 @@
 //!   the delivery's version before anything is sent: two workers never send the same attempt.
 //!   A worker that dies leaves the attempt in flight; when the lease runs out the delivery is
 //!   due again, and the next claim logs the dead attempt as `interrupted`.
-//! - **Send and log.** The transport sends the signed request; the outcome is committed with
-//!   the endpoint's streak or disabling (at versions, re-read on a lost race).
+//! - **Send and log.** The transport sends the signed requests of a batch, up to
+//!   [`concurrency`](crate::WebhookConfig::concurrency) at once; their outcomes are committed
+//!   in one commit with the endpoints' streaks or disabling, at versions. After a lost race
+//!   (another worker took over a claim whose lease ran out, or changed an endpoint) each is
+//!   logged on its own from fresh reads; an attempt no longer in flight was logged as
+//!   interrupted by the worker that took it over.
+//!
+//! Without a transport ([`Billing::with_transport`](crate::Billing::with_transport)) both
+//! sources have nothing to do: no endpoint can be registered, and nothing is fanned out.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
