@@ -46,11 +46,13 @@ mod api;
 mod billing;
 mod charges;
 mod config;
+mod deadline;
 mod due;
 mod error;
 pub mod gateway;
 pub mod idempotency;
 mod request;
+mod run_report;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -63,8 +65,8 @@ pub use api::{
 };
 pub use billing::{Billing, Idempotent};
 pub use config::{BillingConfig, LinkTtls, MAX_DURATION_DAYS, WebhookConfig};
-pub use due::{DueFailure, RunReport};
 pub use error::{BillingError, Result};
+pub use run_report::{DueFailure, RunReport};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

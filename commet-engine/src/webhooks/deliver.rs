@@ -37,8 +37,9 @@ use futures_util::StreamExt as _;
 
 use super::transport::{Transport, WebhookRequest};
 use crate::billing::{Billing, MAX_RUNS};
-use crate::due::{DeadlineSource, RunReport};
+use crate::deadline::DeadlineSource;
 use crate::error::{BillingError, Result};
+use crate::run_report::RunReport;
 use crate::store::{ChangeSet, DeliveryCursor, Put, StoreError};
 
 /// The outbox's events not yet fanned out into deliveries.
