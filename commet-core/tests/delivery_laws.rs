@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use commet_core::delivery::{
-    AttemptOutcome, AttemptResult, Delivery, DeliveryFailure, DeliveryStatus, MAX_RETRY_AFTER,
-    RetrySchedule,
+    AttemptOutcome, AttemptResult, Delivery, DeliveryFailure, DeliveryStatus, EventFilter,
+    MAX_RETRY_AFTER, NewEndpoint, RetrySchedule, UrlPolicy, WebhookEndpoint,
 };
 use commet_core::event::EventKind;
+use commet_core::event::Mode;
 use commet_core::ids::{DeliveryId, EndpointId, EventId, TypedId};
+use commet_core::webhook::{WebhookSecret, sign_delivery, verify_standard};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
@@ -187,5 +189,46 @@ proptest! {
             prop_assert!(delivery.complete(number, answers[0].clone(), later, &schedule).is_err(),
                 "the dead worker's attempt is not in flight any more");
         }
+    }
+
+    /// A rotated-out secret keeps verifying deliveries signed during its grace window and
+    /// stops at its end; the new secret verifies throughout.
+    #[test]
+    fn a_rotated_out_secret_fails_after_its_grace_window(
+        grace_minutes in 1i64..(72 * 60),
+        sent_after_minutes in 0i64..(96 * 60),
+        old_key in proptest::collection::vec(any::<u8>(), 24..=64),
+        new_key in proptest::collection::vec(any::<u8>(), 24..=64),
+        body in proptest::collection::vec(any::<u8>(), 0..512),
+    ) {
+        let rotated_at = DateTime::from_timestamp(1_767_225_600, 0).unwrap();
+        let old = WebhookSecret::from_bytes(&old_key).unwrap();
+        let new = WebhookSecret::from_bytes(&new_key).unwrap();
+        let mut endpoint = WebhookEndpoint::new(
+            EndpointId::from_uuid(uuid_of(9)),
+            NewEndpoint {
+                url: "https://hooks.example.com/commet".into(),
+                events: EventFilter::All,
+                description: None,
+                enabled: true,
+            },
+            old.clone(),
+            0,
+            UrlPolicy { mode: Mode::Live, allow_http: false, allow_private_addresses: false },
+            rotated_at,
+        )
+        .unwrap();
+        let grace = TimeDelta::minutes(grace_minutes);
+        endpoint.rotate_secret(new.clone(), grace, rotated_at).unwrap();
+        let sent = rotated_at + TimeDelta::minutes(sent_after_minutes);
+        let headers = sign_delivery(
+            "evt_1", "customer.created", rotated_at, &body, sent, &endpoint.signing_secrets(sent),
+        )
+        .unwrap();
+        prop_assert!(verify_standard(&headers, &body, &[&new], sent).is_ok());
+        let old_verifies = verify_standard(&headers, &body, &[&old], sent).is_ok();
+        let within_grace = sent < rotated_at + grace;
+        // Equal keys are one secret: it always verifies.
+        prop_assert_eq!(old_verifies, within_grace || old_key == new_key);
     }
 }

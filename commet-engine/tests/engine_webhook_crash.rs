@@ -1,7 +1,7 @@
 //! Crash test of webhook delivery: the worker dies at random commits (before the commit is
 //! written, or after it is written but before the worker learns so) while it fans events out,
 //! claims deliveries, sends them and logs what came back, and a fresh worker takes over on the
-//! same store. Afterwards every event has exactly one delivery per endpoint that receives it,
+//! same store, on `MemoryStore` and on `SqliteStore`. Afterwards every event has exactly one delivery per endpoint that receives it,
 //! every request the receiver got is an attempt in the log (an attempt whose worker died is
 //! logged as interrupted), attempt numbers run without gaps, and every delivery ends delivered.
 //!
@@ -45,6 +45,7 @@ use commet_engine::testkit::gateway::FakeGateway;
 use commet_engine::testkit::receiver::{FakeReceiver, Reply};
 use commet_engine::{Billing, BillingConfig};
 use commet_store_memory::MemoryStore;
+use commet_store_sqlite::SqliteStore;
 
 /// When the next crash comes: after this many more commits (0: none planned).
 #[derive(Debug, Default)]
@@ -58,7 +59,7 @@ struct Fuse {
 /// The store, with a fuse on its commits.
 #[derive(Debug)]
 struct Crashing {
-    inner: MemoryStore,
+    inner: Arc<dyn Store>,
     fuse: Fuse,
 }
 
@@ -230,13 +231,13 @@ fn worker(
     .with_transport(receiver.clone())
 }
 
-/// One run: answers (crashes, interrupted attempts).
-async fn run(seed: u64) -> (u64, usize) {
+/// One run over `inner`: answers (crashes, interrupted attempts).
+async fn run(seed: u64, inner: Arc<dyn Store>) -> (u64, usize) {
     let mut random = Random(seed);
     let start = utc(2026, 1, 1);
     let clock = TestClock::new(start);
     let store = Arc::new(Crashing {
-        inner: MemoryStore::new(),
+        inner,
         fuse: Fuse::default(),
     });
     let receiver = Arc::new(FakeReceiver::new(Arc::new(clock.clone())));
@@ -379,23 +380,46 @@ async fn audit(billing: &Billing, endpoints: &[WebhookEndpoint], receiver: &Fake
         .count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deliveries_survive_workers_dying_at_random_commits() {
-    let seeds: Vec<u64> = match std::env::var("COMMET_WEBHOOK_CRASH_SEED") {
+/// The seeds to run: `COMMET_WEBHOOK_CRASH_SEED` replays one.
+fn seeds(count: u64) -> Vec<u64> {
+    match std::env::var("COMMET_WEBHOOK_CRASH_SEED") {
         Ok(seed) => vec![seed.parse().unwrap()],
-        Err(_) => (1..=20).collect(),
-    };
-    let (mut crashes, mut interrupted) = (0, 0);
-    for seed in seeds {
-        println!("seed {seed}");
-        let (c, i) = run(seed).await;
-        crashes += c;
-        interrupted += i;
+        Err(_) => (1..=count).collect(),
     }
+}
+
+/// Sum the runs' crashes and interrupted attempts, and check the fuses went off.
+fn tally(runs: &[(u64, usize)]) {
+    let crashes: u64 = runs.iter().map(|run| run.0).sum();
+    let interrupted: usize = runs.iter().map(|run| run.1).sum();
     println!("{crashes} crashes, {interrupted} attempts interrupted");
-    assert!(crashes >= 20, "the fuses went off ({crashes} crashes)");
+    assert!(crashes >= 10, "the fuses went off ({crashes} crashes)");
     assert!(
         interrupted > 0,
         "some crash fell between a claim and its outcome"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_survive_workers_dying_at_random_commits_on_memory() {
+    let mut runs = Vec::new();
+    for seed in seeds(20) {
+        println!("seed {seed}");
+        runs.push(run(seed, Arc::new(MemoryStore::new())).await);
+    }
+    tally(&runs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_survive_workers_dying_at_random_commits_on_sqlite() {
+    let mut runs = Vec::new();
+    for seed in seeds(8) {
+        println!("seed {seed}");
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("billing.db"))
+            .await
+            .unwrap();
+        runs.push(run(seed, Arc::new(store)).await);
+    }
+    tally(&runs);
 }
