@@ -1,9 +1,10 @@
-//! Crash test of webhook delivery: the worker dies at random commits (before the commit is
-//! written, or after it is written but before the worker learns so) while it fans events out,
-//! claims deliveries, sends them and logs what came back, and a fresh worker takes over on the
-//! same store, on `MemoryStore` and on `SqliteStore`. Afterwards every event has exactly one delivery per endpoint that receives it,
-//! every request the receiver got is an attempt in the log (an attempt whose worker died is
-//! logged as interrupted), attempt numbers run without gaps, and every delivery ends delivered.
+//! Crash test of webhook delivery, on `MemoryStore` and on `SqliteStore`: the worker dies at
+//! random commits (before the commit is written, or after it is written but before the worker
+//! learns so) while it fans events out, claims deliveries, sends them and logs what came back,
+//! and a fresh worker takes over on the same store. Afterwards every event has exactly one
+//! delivery per endpoint that receives it, every request the receiver got is an attempt in the
+//! log (an attempt whose worker died is logged as interrupted), attempt numbers run without
+//! gaps, and every delivery ends delivered.
 //!
 //! The "process" is an engine value: a crash drops it mid-operation (its error propagates out
 //! of `advance_to`, nothing after the failed commit runs) and a new `Billing` over the same
