@@ -50,7 +50,9 @@ impl<'a> Webhooks<'a> {
     }
 
     /// Register an endpoint with a fresh secret ([`WebhookEndpoint::secret`]: show it to the
-    /// host now). It receives the events committed from now on that its filter lets through.
+    /// host now). It receives the events committed after it is registered that its filter
+    /// lets through (an event committed while it is being registered may or may not reach it;
+    /// [`redeliver_range`](Webhooks::redeliver_range) sends any earlier ones).
     /// The URL must be `https` (or `http` where [`WebhookConfig::allow_http`](crate::WebhookConfig::allow_http)),
     /// and in live mode not a private or loopback address (unless allowed).
     pub async fn create(&self, new: NewEndpoint) -> Result<WebhookEndpoint> {

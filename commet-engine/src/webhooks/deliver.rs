@@ -80,10 +80,10 @@ fn is_taken(error: &BillingError) -> bool {
     )
 }
 
-/// Where fan-out stands: the endpoints, the cursor, and the sequence number fan-out continues
-/// after. `None` when no endpoint is live (or there is no transport): nothing to fan out.
+/// Where fan-out stands: the cursor, and the sequence number fan-out continues after (the
+/// cursor, or the oldest live endpoint's `after_seq` if that is later: no endpoint receives
+/// the events before it). `None` when no endpoint is live (or there is no transport).
 struct FanOutStart {
-    endpoints: Vec<WebhookEndpoint>,
     cursor: DeliveryCursor,
     after: u64,
 }
@@ -103,7 +103,6 @@ async fn fan_out_start(billing: &Billing) -> Result<Option<FanOutStart>> {
     };
     let cursor = billing.store.delivery_cursor().await?;
     Ok(Some(FanOutStart {
-        endpoints,
         after: cursor.seq.max(oldest),
         cursor,
     }))
@@ -111,12 +110,7 @@ async fn fan_out_start(billing: &Billing) -> Result<Option<FanOutStart>> {
 
 /// Fan out batches of events until the outbox is covered.
 async fn fan_out(billing: &Billing, report: &mut RunReport) -> Result<()> {
-    while let Some(FanOutStart {
-        endpoints,
-        cursor,
-        after,
-    }) = fan_out_start(billing).await?
-    {
+    while let Some(FanOutStart { cursor, after, .. }) = fan_out_start(billing).await? {
         let events = billing
             .store
             .events_after(after, billing.config().batch_size)
@@ -124,6 +118,9 @@ async fn fan_out(billing: &Billing, report: &mut RunReport) -> Result<()> {
         let Some(last) = events.last().map(|event| event.seq) else {
             return Ok(());
         };
+        // The endpoints are read after the events: an endpoint registered since is seen, so
+        // no event committed after an endpoint's registration is fanned out without it.
+        let endpoints = billing.store.webhook_endpoints().await?;
         let now = billing.now();
         let deliveries: Vec<Put<Delivery>> = events
             .iter()
