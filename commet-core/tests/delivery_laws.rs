@@ -130,9 +130,10 @@ proptest! {
                 DeliveryStatus::Pending => {
                     let next = delivery.next_attempt_at().unwrap();
                     let scheduled = first + schedule.offsets()[k];
-                    let step = schedule.offsets()[0];
+                    let before = if k == 0 { TimeDelta::zero() } else { schedule.offsets()[k - 1] };
+                    let step = schedule.offsets()[k] - before;
                     prop_assert!(next >= scheduled, "never before the schedule");
-                    prop_assert!(next >= now + step, "never sooner than a step after the last");
+                    prop_assert!(next >= now + step, "never sooner than the schedule's step after the last");
                     prop_assert!(
                         next <= scheduled.max(now + MAX_RETRY_AFTER.max(step)),
                         "Retry-After is capped"
@@ -230,5 +231,60 @@ proptest! {
         let within_grace = sent < rotated_at + grace;
         // Equal keys are one secret: it always verifies.
         prop_assert_eq!(old_verifies, within_grace || old_key == new_key);
+    }
+
+    /// A redelivery asked for while an attempt is in flight is not lost: if that attempt
+    /// fails, the new round (with the whole schedule) starts at once.
+    #[test]
+    fn a_redelivery_during_an_attempt_starts_its_round_after_it(
+        failures in 0usize..8,
+        last in answer(),
+    ) {
+        let schedule = RetrySchedule::default();
+        let start = DateTime::from_timestamp(1_767_225_600, 0).unwrap();
+        let mut delivery = delivery(start);
+        let failed = AttemptResult {
+            outcome: AttemptOutcome::Response { status: 500, body: String::new() },
+            retry_after: None,
+            latency: Duration::from_millis(1),
+        };
+        for _ in 0..failures {
+            let Some(due) = delivery.next_attempt_at().filter(|_| delivery.status() == DeliveryStatus::Pending) else {
+                break;
+            };
+            let number = delivery.claim(due, TimeDelta::minutes(1)).unwrap();
+            delivery.complete(number, failed.clone(), due, &schedule).unwrap();
+        }
+        if delivery.status() != DeliveryStatus::Pending {
+            delivery.redeliver(start + TimeDelta::days(1)).unwrap();
+        }
+        let due = delivery.next_attempt_at().unwrap();
+        let in_flight = delivery.claim(due, TimeDelta::minutes(1)).unwrap();
+        delivery.redeliver(due).unwrap();
+        prop_assert_eq!(delivery.round_start(), in_flight + 1);
+        let now = due + TimeDelta::seconds(5);
+        delivery.complete(in_flight, last.clone(), now, &schedule).unwrap();
+        if last.outcome.is_success() {
+            prop_assert_eq!(delivery.status(), DeliveryStatus::Succeeded);
+        } else if matches!(last.outcome, AttemptOutcome::Response { status: 410, .. }) {
+            prop_assert_eq!(delivery.failure(), Some(DeliveryFailure::Gone));
+        } else {
+            prop_assert_eq!(delivery.status(), DeliveryStatus::Pending);
+            prop_assert_eq!(delivery.next_attempt_at(), Some(now), "the new round starts at once");
+            let number = delivery.claim(now, TimeDelta::minutes(1)).unwrap();
+            prop_assert_eq!(delivery.attempts().last().unwrap().trigger, commet_core::delivery::AttemptTrigger::Manual);
+            // The whole schedule is available again: 7 more failures keep it pending.
+            let mut number = number;
+            let mut at = now;
+            for _ in 0..7 {
+                delivery.complete(number, failed.clone(), at, &schedule).unwrap();
+                prop_assert_eq!(delivery.status(), DeliveryStatus::Pending);
+                at = delivery.next_attempt_at().unwrap();
+                number = delivery.claim(at, TimeDelta::minutes(1)).unwrap();
+            }
+            delivery.complete(number, failed.clone(), at, &schedule).unwrap();
+            prop_assert_eq!(delivery.failure(), Some(DeliveryFailure::Exhausted));
+        }
+        prop_assert!(Delivery::from_record(delivery.to_record()).is_ok(), "a legal state is a legal record");
     }
 }

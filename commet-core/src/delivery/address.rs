@@ -13,14 +13,16 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// - IPv4: "this network" `0.0.0.0/8` (unspecified included), private `10/8`, `172.16/12`,
 ///   `192.168/16`, shared CGNAT `100.64/10`, loopback `127/8`, link-local `169.254/16` (cloud
 ///   metadata services live there), IETF protocol assignments `192.0.0/24`, the documentation
-///   nets `192.0.2/24`, `198.51.100/24`, `203.0.113/24`, benchmarking `198.18/15`, multicast
+///   nets `192.0.2/24`, `198.51.100/24`, `203.0.113/24`, benchmarking `198.18/15`, the
+///   deprecated 6to4 relay anycast `192.88.99/24`, multicast
 ///   `224/4`, reserved `240/4` and broadcast `255.255.255.255`.
 /// - IPv6: unspecified `::`, loopback `::1`, unique local `fc00::/7`, link-local `fe80::/10`,
 ///   the deprecated site-local `fec0::/10`, multicast `ff00::/8`, documentation `2001:db8::/32`,
-///   discard-only `100::/64` and local-use NAT64 `64:ff9b:1::/48`.
+///   discard-only `100::/64`, local-use NAT64 `64:ff9b:1::/48`, Teredo `2001::/32` and the
+///   documentation prefix `3fff::/20`.
 /// - IPv6 addresses that carry an IPv4 address are judged by that IPv4 address: IPv4-mapped
-///   `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d`, well-known NAT64 `64:ff9b::a.b.c.d` and
-///   6to4 `2002:aabb:ccdd::/48`.
+///   `::ffff:a.b.c.d`, IPv4-translated `::ffff:0:a.b.c.d`, IPv4-compatible `::a.b.c.d`,
+///   well-known NAT64 `64:ff9b::a.b.c.d` and 6to4 `2002:aabb:ccdd::/48`.
 ///
 /// ```
 /// use std::net::IpAddr;
@@ -49,6 +51,7 @@ fn is_forbidden_v4(ip: Ipv4Addr) -> bool {
         || (a == 172 && (b & 0xf0) == 16) // private
         || (a == 192 && b == 0 && (c == 0 || c == 2)) // IETF assignments, TEST-NET-1
         || (a == 192 && b == 168) // private
+        || (a == 192 && b == 88 && c == 99) // deprecated 6to4 relay anycast
         || (a == 198 && (b & 0xfe) == 18) // benchmarking
         || (a == 198 && b == 51 && c == 100) // TEST-NET-2
         || (a == 203 && b == 0 && c == 113) // TEST-NET-3
@@ -67,6 +70,8 @@ fn is_forbidden_v6(ip: Ipv6Addr) -> bool {
         || (s0 & 0xffc0) == 0xfec0 // site-local (deprecated)
         || (s0 & 0xff00) == 0xff00 // multicast
         || (s0 == 0x2001 && s1 == 0x0db8) // documentation
+        || (s0 == 0x2001 && s1 == 0) // Teredo (carries an obfuscated IPv4 address)
+        || (s0 & 0xfff0) == 0x3ff0 // documentation (3fff::/20)
         || (s0 == 0x0100 && s1 == 0 && s2 == 0 && s3 == 0) // discard-only
         || (s0 == 0x0064 && s1 == 0xff9b && s2 == 0x0001) // local-use NAT64
 }
@@ -79,7 +84,10 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
         // IPv4-mapped ::ffff:a.b.c.d and IPv4-compatible ::a.b.c.d (`::` and `::1` included:
         // 0.0.0.0 and 0.0.0.1 are forbidden too), and the well-known NAT64 prefix
         // 64:ff9b::/96.
-        (0, 0, 0, 0, 0, 0xffff | 0) | (0x0064, 0xff9b, 0, 0, 0, 0) => Some(low),
+        // 64:ff9b::/96, and the IPv4-translated ::ffff:0:a.b.c.d (SIIT).
+        (0, 0, 0, 0, 0, 0xffff | 0) | (0x0064, 0xff9b, 0, 0, 0, 0) | (0, 0, 0, 0, 0xffff, 0) => {
+            Some(low)
+        }
         // 6to4 2002:aabb:ccdd::/48.
         (0x2002, ..) => Some(Ipv4Addr::new(hi(s1), lo(s1), hi(s2), lo(s2))),
         _ => None,
@@ -124,6 +132,7 @@ mod tests {
             "172.31.255.255",
             "192.0.0.8",
             "192.0.2.1",
+            "192.88.99.1",
             "192.168.1.1",
             "198.18.0.1",
             "198.19.255.255",
@@ -179,6 +188,10 @@ mod tests {
             "2001:db8::1",
             "100::1",
             "64:ff9b:1::1",
+            "2001::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "3fff::1",
+            "3fff:fff::1",
         ] {
             assert!(forbidden(text), "{text} should be forbidden");
         }
@@ -212,6 +225,8 @@ mod tests {
             "64:ff9b::127.0.0.1",
             "2002:7f00:1::1",
             "2002:c0a8:101::",
+            "::ffff:0:7f00:1",
+            "::ffff:0:10.0.0.1",
         ] {
             assert!(forbidden(text), "{text} should be forbidden");
         }
@@ -220,6 +235,7 @@ mod tests {
             "::8.8.8.8",
             "64:ff9b::1.1.1.1",
             "2002:808:808::1",
+            "::ffff:0:8.8.8.8",
         ] {
             assert!(!forbidden(text), "{text} should be allowed");
         }

@@ -283,6 +283,7 @@ impl WebhookEndpoint {
         update: EndpointUpdate,
         policy: UrlPolicy,
     ) -> Result<(), InvalidField> {
+        self.check_not_deleted()?;
         if let Some(url) = &update.url {
             policy.check(url)?;
         }
@@ -314,13 +315,19 @@ impl WebhookEndpoint {
     }
 
     /// Sign with `secret` from now on; the current secret keeps signing for `grace` (a
-    /// receiver that has not switched yet still verifies), then stops.
+    /// receiver that has not switched yet still verifies), then stops. One secret is retired
+    /// at a time: rotating again while one still signs stops it at once (rotate again to end
+    /// a leaked secret's grace).
     pub fn rotate_secret(
         &mut self,
         secret: WebhookSecret,
         grace: TimeDelta,
         now: DateTime<Utc>,
     ) -> Result<(), InvalidField> {
+        self.check_not_deleted()?;
+        if grace < TimeDelta::zero() {
+            return Err(InvalidField::new("rotation_grace", "must not be negative"));
+        }
         let until = now
             .checked_add_signed(grace)
             .ok_or_else(|| InvalidField::new("rotation_grace", "ends after the end of time"))?;
@@ -330,8 +337,20 @@ impl WebhookEndpoint {
     }
 
     /// Mark the endpoint deleted: it receives nothing more, and its deliveries stay in the log.
+    /// Deleting it again changes nothing.
     pub fn delete(&mut self, now: DateTime<Utc>) {
-        self.deleted_at = Some(now);
+        self.deleted_at.get_or_insert(now);
+    }
+
+    /// A deleted endpoint takes no more changes.
+    fn check_not_deleted(&self) -> Result<(), InvalidField> {
+        match self.deleted_at {
+            Some(_) => Err(InvalidField::new(
+                "endpoint",
+                format_args!("{} is deleted", self.id),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// The secrets that sign a delivery at `now`: the current one first, then the retired one

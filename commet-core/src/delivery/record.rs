@@ -260,6 +260,10 @@ pub enum DeliveryError {
     /// The attempt completed is not the one in flight.
     #[error("attempt {0} of the delivery is not in flight")]
     NotInFlight(u32),
+    /// What came back from an attempt is an answer or none; `interrupted` is only logged by a
+    /// claim.
+    #[error("an attempt is completed with what came back, not as interrupted")]
+    NotAnAnswer,
     /// An instant past the end of time.
     #[error("{0} is out of range")]
     OutOfRange(&'static str),
@@ -324,6 +328,13 @@ impl Delivery {
         {
             return Err(DeliveryError::NotDue(at));
         }
+        if lease <= TimeDelta::zero() {
+            return Err(DeliveryError::OutOfRange("lease"));
+        }
+        // Checked before anything changes: a refused claim leaves the delivery as it was.
+        let lease_end = now
+            .checked_add_signed(lease)
+            .ok_or(DeliveryError::OutOfRange("next_attempt_at"))?;
         if let Some(abandoned) = self.attempts.last_mut()
             && abandoned.outcome.is_none()
         {
@@ -344,10 +355,7 @@ impl Delivery {
             latency_ms: None,
             outcome: None,
         });
-        self.next_attempt_at = Some(
-            now.checked_add_signed(lease)
-                .ok_or(DeliveryError::OutOfRange("next_attempt_at"))?,
-        );
+        self.next_attempt_at = Some(lease_end);
         Ok(number)
     }
 
@@ -359,7 +367,9 @@ impl Delivery {
 
     /// Log what attempt `number` came to at `now`, and decide what follows: succeeded on a
     /// 2xx; failed on a 410 or once `schedule` is used up; otherwise pending until the next
-    /// retry. Returns what it means for the endpoint.
+    /// retry (at once if a redelivery by hand was asked for while it was in flight). Returns
+    /// what it means for the endpoint. `result` is what came back: an answer or none, never
+    /// [`AttemptOutcome::Interrupted`] (which only a claim logs).
     pub fn complete(
         &mut self,
         number: u32,
@@ -374,6 +384,9 @@ impl Delivery {
         else {
             return Err(DeliveryError::NotInFlight(number));
         };
+        if result.outcome == AttemptOutcome::Interrupted {
+            return Err(DeliveryError::NotAnAnswer);
+        }
         let gone = matches!(result.outcome, AttemptOutcome::Response { status: 410, .. });
         let success = result.outcome.is_success();
         attempt.outcome = Some(truncated(result.outcome));
@@ -388,6 +401,11 @@ impl Delivery {
             self.fail(DeliveryTrigger::Gone, DeliveryFailure::Gone)?;
             return Ok(EndpointSignal::Failed { gone: true });
         }
+        if number < self.round_start {
+            // Redelivered by hand while this attempt was in flight: the new round starts now.
+            self.next_attempt_at = Some(now);
+            return Ok(EndpointSignal::Failed { gone: false });
+        }
         let round: Vec<&DeliveryAttempt> = self
             .attempts
             .iter()
@@ -401,7 +419,10 @@ impl Delivery {
             .retry_after
             .as_deref()
             .and_then(|value| parse_retry_after(value, now));
-        match schedule.next_attempt(round.len(), first_failure, now, retry_after) {
+        match schedule
+            .next_attempt(round.len(), first_failure, now, retry_after)
+            .map_err(|_| DeliveryError::OutOfRange("next_attempt_at"))?
+        {
             Some(at) => self.next_attempt_at = Some(at),
             None => self.fail(DeliveryTrigger::Exhausted, DeliveryFailure::Exhausted)?,
         }
@@ -432,13 +453,14 @@ impl Delivery {
 
     /// Send it again by hand at `now`: a new round with the whole schedule, the same event id,
     /// a fresh timestamp and fresh signatures. An attempt in flight is left to finish (its
-    /// claim is kept).
+    /// claim is kept); the new round starts with the attempt after it, at once if it fails
+    /// (if it succeeds, the delivery is delivered).
     pub fn redeliver(&mut self, now: DateTime<Utc>) -> Result<(), DeliveryError> {
         self.apply(DeliveryTrigger::Redeliver)?;
         self.failure = None;
+        self.round_start = self.next_number();
+        self.round_trigger = AttemptTrigger::Manual;
         if self.in_flight().is_none() {
-            self.round_start = self.next_number();
-            self.round_trigger = AttemptTrigger::Manual;
             self.next_attempt_at = Some(now);
         }
         Ok(())
@@ -622,20 +644,28 @@ impl TryFrom<DeliveryRecord> for Delivery {
     }
 }
 
-/// An outcome with its body cut to [`MAX_LOGGED_BODY`] bytes (at a character boundary).
+/// An outcome with its texts cut to [`MAX_LOGGED_BODY`] bytes (at a character boundary).
 fn truncated(outcome: AttemptOutcome) -> AttemptOutcome {
-    match outcome {
-        AttemptOutcome::Response { status, mut body } => {
-            if body.len() > MAX_LOGGED_BODY {
-                let mut cut = MAX_LOGGED_BODY;
-                while !body.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                body.truncate(cut);
+    fn cut(mut text: String) -> String {
+        if text.len() > MAX_LOGGED_BODY {
+            let mut end = MAX_LOGGED_BODY;
+            while !text.is_char_boundary(end) {
+                end -= 1;
             }
-            AttemptOutcome::Response { status, body }
+            text.truncate(end);
         }
-        other => other,
+        text
+    }
+    match outcome {
+        AttemptOutcome::Response { status, body } => AttemptOutcome::Response {
+            status,
+            body: cut(body),
+        },
+        AttemptOutcome::NoResponse { error, message } => AttemptOutcome::NoResponse {
+            error: cut(error),
+            message: cut(message),
+        },
+        AttemptOutcome::Interrupted => AttemptOutcome::Interrupted,
     }
 }
 

@@ -1,17 +1,17 @@
 //! When a failed delivery is tried again: the retry schedule, and the receiver's `Retry-After`.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::InvalidField;
 
-/// The most a receiver's `Retry-After` may push a retry back: the schedule's longest step.
+/// The most a receiver's `Retry-After` may push a retry back: 4 hours, the default schedule's
+/// last offset.
 pub const MAX_RETRY_AFTER: TimeDelta = TimeDelta::hours(4);
 
 /// Offsets from a round's first failure at which a delivery is tried again. The default is
 /// Commet's: 1 m, 5 m, 15 m, 30 m, 1 h, 2 h and 4 h after the first failure, so a delivery is
 /// tried 8 times over 4 hours and then failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetrySchedule {
     offsets: Vec<TimeDelta>,
 }
@@ -63,26 +63,45 @@ impl RetrySchedule {
     }
 
     /// When to try again after `failed` attempts of a round have failed, the first at
-    /// `first_failure` and the last at `now`: `None` once the schedule is used up. The
-    /// receiver's `Retry-After` (capped at [`MAX_RETRY_AFTER`] from `now`) pushes it back;
-    /// and it is never sooner than the schedule's first step after `now`, so a late attempt
-    /// (a slow worker, a `Retry-After` that pushed it past the next step) is not followed by
-    /// a burst of retries.
-    #[must_use]
+    /// `first_failure` and the last at `now`: `Ok(None)` once the schedule is used up.
+    ///
+    /// The retry is due at its offset from the first failure, but never sooner than the
+    /// schedule's own step after `now` (the gap between this offset and the one before), so a
+    /// late attempt (a slow worker, a `Retry-After` that pushed it past later offsets) shifts
+    /// the rest of the round instead of bunching it into a burst; a receiver's `Retry-After`
+    /// (capped at [`MAX_RETRY_AFTER`] from `now`) pushes it further back. An instant past the
+    /// end of time is an error naming `next_attempt_at`, not the end of the schedule.
     pub fn next_attempt(
         &self,
         failed: usize,
         first_failure: DateTime<Utc>,
         now: DateTime<Utc>,
         retry_after: Option<TimeDelta>,
-    ) -> Option<DateTime<Utc>> {
-        let offset = self.offsets.get(failed.checked_sub(1)?)?;
-        let scheduled = first_failure.checked_add_signed(*offset)?;
-        let asked = retry_after
-            .map(|delay| delay.clamp(TimeDelta::zero(), MAX_RETRY_AFTER))
-            .and_then(|delay| now.checked_add_signed(delay));
-        let spaced = now.checked_add_signed(*self.offsets.first()?)?;
-        Some(scheduled.max(asked.unwrap_or(scheduled)).max(spaced))
+    ) -> Result<Option<DateTime<Utc>>, InvalidField> {
+        let Some(index) = failed.checked_sub(1) else {
+            return Ok(None);
+        };
+        let Some(offset) = self.offsets.get(index) else {
+            return Ok(None);
+        };
+        let previous = index
+            .checked_sub(1)
+            .and_then(|before| self.offsets.get(before))
+            .copied()
+            .unwrap_or_else(TimeDelta::zero);
+        let step = *offset - previous;
+        let out_of_range = || InvalidField::new("next_attempt_at", "after the end of time");
+        let scheduled = first_failure
+            .checked_add_signed(*offset)
+            .ok_or_else(out_of_range)?;
+        let spaced = now.checked_add_signed(step).ok_or_else(out_of_range)?;
+        let asked = match retry_after {
+            Some(delay) => now
+                .checked_add_signed(delay.clamp(TimeDelta::zero(), MAX_RETRY_AFTER))
+                .ok_or_else(out_of_range)?,
+            None => now,
+        };
+        Ok(Some(scheduled.max(spaced).max(asked)))
     }
 }
 
@@ -118,14 +137,15 @@ mod tests {
     fn the_default_schedule_counts_from_the_first_failure() {
         let schedule = RetrySchedule::default();
         let first = at(10, 0, 0);
-        let next = |failed, now| schedule.next_attempt(failed, first, now, None);
+        let next = |failed, now| schedule.next_attempt(failed, first, now, None).unwrap();
         assert_eq!(next(1, first), Some(at(10, 1, 0)));
         assert_eq!(next(2, at(10, 1, 0)), Some(at(10, 5, 0)));
         assert_eq!(next(3, at(10, 5, 0)), Some(at(10, 15, 0)));
         assert_eq!(next(7, at(12, 0, 0)), Some(at(14, 0, 0)));
         assert_eq!(next(8, at(14, 0, 0)), None, "8 attempts, then failed");
-        // A late attempt is retried no sooner than the first step after it.
-        assert_eq!(next(2, at(10, 7, 0)), Some(at(10, 8, 0)));
+        // A late attempt shifts the round: no sooner than the schedule's step after it (5 m
+        // - 1 m).
+        assert_eq!(next(2, at(10, 7, 0)), Some(at(10, 11, 0)));
     }
 
     #[test]
@@ -133,20 +153,21 @@ mod tests {
         let schedule = RetrySchedule::default();
         let first = at(10, 0, 0);
         let ten_minutes = Some(TimeDelta::minutes(10));
-        assert_eq!(
-            schedule.next_attempt(1, first, first, ten_minutes),
-            Some(at(10, 10, 0))
-        );
+        let next = |failed, now, after| schedule.next_attempt(failed, first, now, after).unwrap();
+        assert_eq!(next(1, first, ten_minutes), Some(at(10, 10, 0)));
         // Sooner than the schedule: the schedule wins.
         assert_eq!(
-            schedule.next_attempt(1, first, first, Some(TimeDelta::seconds(5))),
+            next(1, first, Some(TimeDelta::seconds(5))),
             Some(at(10, 1, 0))
         );
         // A day is capped at four hours.
-        assert_eq!(
-            schedule.next_attempt(1, first, first, Some(TimeDelta::days(1))),
-            Some(at(14, 0, 0))
-        );
+        assert_eq!(next(1, first, Some(TimeDelta::days(1))), Some(at(14, 0, 0)));
+        // And the rest of the round keeps its shape after it: 4, 10, 15 ... minutes apart.
+        assert_eq!(next(2, at(14, 0, 0), None), Some(at(14, 4, 0)));
+        assert_eq!(next(3, at(14, 4, 0), None), Some(at(14, 14, 0)));
+        // Past the end of time: an error, not the end of the schedule.
+        let end = DateTime::<Utc>::MAX_UTC;
+        assert!(schedule.next_attempt(1, end, end, None).is_err());
     }
 
     #[test]

@@ -56,7 +56,7 @@ use std::fmt::{self, Write as _};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -165,8 +165,9 @@ pub fn standard_signature(secret: &WebhookSecret, id: &str, timestamp: i64, body
 /// Commet's signature uses the current secret only (its header holds one signature); the
 /// Standard Webhooks header carries one signature per secret. `webhook-timestamp` is
 /// `timestamp` (this attempt) in whole unix seconds, which is what replay protection needs;
-/// `X-Commet-Timestamp` is `emitted_at` in ISO 8601 with milliseconds, as Commet sends it (the
-/// envelope's own `timestamp`, the same on every attempt).
+/// `X-Commet-Timestamp` is `emitted_at` in ISO 8601 to the millisecond, as Commet sends it
+/// (the envelope's `timestamp`, the same on every attempt; the envelope itself keeps any
+/// finer fraction).
 ///
 /// Refused, naming the field: no secret (`webhook_secret`); an event id or name that is
 /// empty, longer than [`MAX_ID_BYTES`] or not printable ASCII without spaces (`event_id`,
@@ -190,6 +191,12 @@ pub fn sign_delivery(
     let seconds = timestamp.timestamp();
     if seconds < 0 {
         return Err(InvalidField::new("timestamp", "must not be before 1970"));
+    }
+    if !(0..=9999).contains(&emitted_at.year()) {
+        return Err(InvalidField::new(
+            "emitted_at",
+            "must be within the years 0 to 9999 (ISO 8601 as JavaScript reads it)",
+        ));
     }
 
     let mut standard = String::with_capacity(secrets.len() * (STANDARD_SIGNATURE_CHARS + 1));
