@@ -66,7 +66,7 @@ pub use api::{
 pub use billing::{Billing, Idempotent};
 pub use config::{BillingConfig, LinkTtls, MAX_DURATION_DAYS, WebhookConfig};
 pub use error::{BillingError, Result};
-pub use run_report::{DueFailure, RunReport};
+pub use run_report::{DueFailure, RunReport, WebhookFailure};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

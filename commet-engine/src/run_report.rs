@@ -1,6 +1,6 @@
 //! What a run of the due work did: [`RunReport`], merged across every deadline source.
 
-use commet_core::ids::SubscriptionId;
+use commet_core::ids::{DeliveryId, SubscriptionId};
 use commet_core::payment::{ChargePurpose, ChargeResult};
 use commet_core::subscription::Trigger;
 
@@ -34,14 +34,20 @@ pub struct RunReport {
     pub charges_unresolved: u64,
     /// Abandoned charges (from a crashed process) completed.
     pub recovered: u64,
+    /// Outbox events fanned out (whether or not an endpoint took them).
+    pub events_fanned_out: u64,
     /// Webhook deliveries created from the outbox (one per event and endpoint).
     pub deliveries_created: u64,
     /// Webhook attempts sent.
     pub webhook_attempts: u64,
     /// Webhook deliveries that succeeded.
     pub webhooks_delivered: u64,
-    /// Webhook deliveries that failed for good (retries used up, `410`, endpoint disabled).
+    /// Webhook deliveries that failed for good (retries used up, `410`, endpoint disabled or
+    /// deleted).
     pub webhooks_failed: u64,
+    /// Deliveries that could not be sent (their event missing from the outbox, an event that
+    /// does not sign): left as they are for this run, each with the reason.
+    pub webhook_failures: Vec<WebhookFailure>,
     /// Commits made.
     pub commits: u64,
     /// Subscriptions whose due work the domain refused (a bug, or data edited by hand): left
@@ -54,6 +60,15 @@ pub struct RunReport {
 pub struct DueFailure {
     /// The subscription.
     pub subscription: SubscriptionId,
+    /// Why.
+    pub error: BillingError,
+}
+
+/// A webhook delivery that could not be sent. See [`RunReport::webhook_failures`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookFailure {
+    /// The delivery.
+    pub delivery: DeliveryId,
     /// Why.
     pub error: BillingError,
 }
@@ -72,12 +87,14 @@ impl RunReport {
         self.charges_declined += other.charges_declined;
         self.charges_unresolved += other.charges_unresolved;
         self.recovered += other.recovered;
+        self.events_fanned_out += other.events_fanned_out;
         self.deliveries_created += other.deliveries_created;
         self.webhook_attempts += other.webhook_attempts;
         self.webhooks_delivered += other.webhooks_delivered;
         self.webhooks_failed += other.webhooks_failed;
         self.commits += other.commits;
         self.failures.extend(other.failures);
+        self.webhook_failures.extend(other.webhook_failures);
     }
 
     /// Did the run change anything?
@@ -92,6 +109,7 @@ impl RunReport {
             + self.plan_changes
             + self.checkouts_expired
             + self.recovered
+            + self.events_fanned_out
             + self.deliveries_created
             + self.webhook_attempts
             + self.webhooks_failed

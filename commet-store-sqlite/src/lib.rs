@@ -90,9 +90,10 @@
 //!   instant it stops signing in `retired_until`, both `NULL` when there is none.
 //! - **A delivery's event** is the outbox event's id, not a foreign key: the commit rules do not
 //!   require the event to be stored (deliveries are fanned out from events already in the
-//!   outbox, which is append-only). Its endpoint is a foreign key. `Delivery` has no validating
-//!   constructor: a row is checked column by column (ids, names, instants, the attempt log's
-//!   JSON), not for consistency between its fields.
+//!   outbox, which is append-only). Its endpoint is a foreign key. A row is read through
+//!   `Delivery::from_record`: every column must decode (ids, names, instants, the attempt
+//!   log's JSON) and the fields must agree (attempts numbered in order, a due time exactly
+//!   while pending, a failure reason exactly when failed), or the row is corrupt.
 //! - **Invoice numbers** are not unique in the schema (a store may hold imported numbers); the
 //!   gap-free series in `number_series` is what keeps commet's own numbers unique.
 //!

@@ -329,6 +329,7 @@ async fn endpoints_round_trip_exactly_and_are_rewritten_at_their_version() {
                 enabled: Some(false),
             },
             POLICY,
+            0,
         )
         .unwrap();
     let put = Put::of(updated);

@@ -125,7 +125,9 @@ pub struct EndpointUpdate {
     pub events: Option<EventFilter>,
     /// A new description (`Some(None)` clears it).
     pub description: Option<Option<String>>,
-    /// Enable or disable. Enabling clears the reason it was disabled and its failure streak.
+    /// Enable or disable. Enabling clears the reason it was disabled and its failure streak,
+    /// and the endpoint receives the events committed from then on (not the ones committed
+    /// while it was disabled: redeliver those by range if they are wanted).
     pub enabled: Option<bool>,
 }
 
@@ -277,11 +279,13 @@ impl WebhookEndpoint {
         }
     }
 
-    /// Apply an update checked by `policy`.
+    /// Apply an update checked by `policy`; `last_seq` is the outbox's last sequence number
+    /// now (an endpoint enabled again receives the events after it).
     pub fn update(
         &mut self,
         update: EndpointUpdate,
         policy: UrlPolicy,
+        last_seq: u64,
     ) -> Result<(), InvalidField> {
         self.check_not_deleted()?;
         if let Some(url) = &update.url {
@@ -307,6 +311,7 @@ impl WebhookEndpoint {
                 self.enabled = true;
                 self.disabled_reason = None;
                 self.failing_since = None;
+                self.after_seq = self.after_seq.max(last_seq);
             }
             Some(false) if self.enabled => self.disable(DisabledReason::Manual),
             _ => {}
@@ -577,10 +582,24 @@ mod tests {
                     ..EndpointUpdate::default()
                 },
                 policy(Mode::Live),
+                9,
             )
             .unwrap();
         assert!(!endpoint.receives(8, EventKind::PaymentFailed));
         assert_eq!(endpoint.disabled_reason(), Some(DisabledReason::Manual));
+        // Enabled again when the outbox is at 12: it receives what comes after.
+        endpoint
+            .update(
+                EndpointUpdate {
+                    enabled: Some(true),
+                    ..EndpointUpdate::default()
+                },
+                policy(Mode::Live),
+                12,
+            )
+            .unwrap();
+        assert!(!endpoint.receives(12, EventKind::PaymentFailed));
+        assert!(endpoint.receives(13, EventKind::PaymentFailed));
     }
 
     #[test]

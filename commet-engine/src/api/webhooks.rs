@@ -11,12 +11,14 @@
 use commet_core::delivery::{Delivery, EndpointUpdate, NewEndpoint, WebhookEndpoint};
 use commet_core::event::{Envelope, Event, payload::WebhookTestData};
 use commet_core::ids::{DeliveryId, EndpointId};
-use commet_core::webhook::{SignedHeaders, WebhookSecret, sign_delivery};
+use commet_core::webhook::WebhookSecret;
 
 use crate::billing::{Billing, MAX_RUNS};
 use crate::error::{BillingError, Result};
-use crate::store::{ChangeSet, DeliveryQuery, EntityKind, Page, PageRequest, Put, every_page};
-use crate::webhooks::deliver::{deliver_now, send};
+use crate::store::{
+    ChangeSet, DeliveryQuery, EntityKind, Page, PageRequest, Put, StoreError, every_page,
+};
+use crate::webhooks::deliver::{deliver_now, envelope_json, send, signed_request};
 use crate::webhooks::transport::{Transport, WebhookRequest};
 use commet_core::delivery::AttemptResult;
 
@@ -31,8 +33,8 @@ pub struct Webhooks<'a> {
 pub struct TestDelivery {
     /// The envelope sent.
     pub envelope: Envelope,
-    /// The headers it was sent with.
-    pub headers: SignedHeaders,
+    /// The request sent (URL, signed headers, body).
+    pub request: WebhookRequest,
     /// What came back.
     pub result: AttemptResult,
 }
@@ -107,8 +109,9 @@ impl<'a> Webhooks<'a> {
     /// endpoint clears why it was disabled and its failure streak.
     pub async fn update(&self, id: EndpointId, update: EndpointUpdate) -> Result<WebhookEndpoint> {
         let policy = self.policy();
+        let last_seq = self.billing.store.last_event_seq().await?;
         self.change(id, |endpoint, _| {
-            Ok(endpoint.update(update.clone(), policy)?)
+            Ok(endpoint.update(update.clone(), policy, last_seq)?)
         })
         .await
     }
@@ -184,35 +187,12 @@ impl<'a> Webhooks<'a> {
             .ok_or_else(|| BillingError::Internal {
                 reason: "no envelope for the test event".into(),
             })?;
-        let body = envelope
-            .to_json()
-            .map_err(|e| BillingError::Internal {
-                reason: format!("the test event does not serialize: {e}"),
-            })?
-            .into_bytes();
-        let headers = sign_delivery(
-            &envelope.id.to_string(),
-            envelope.event.kind().as_str(),
-            envelope.timestamp,
-            &body,
-            now,
-            &endpoint.signing_secrets(now),
-        )?;
-        let config = &billing.config().webhooks;
-        let request = WebhookRequest {
-            url: endpoint.url().to_owned(),
-            headers: headers.clone().into_vec(),
-            body,
-            timeout: config
-                .timeout
-                .to_std()
-                .unwrap_or(std::time::Duration::from_secs(10)),
-            allow_private_addresses: self.policy().private_addresses_allowed(),
-        };
-        let result = send(transport, request).await;
+        let body = envelope_json(&envelope)?;
+        let request = signed_request(billing, &endpoint, &envelope, body, now)?;
+        let result = send(transport, request.clone()).await;
         Ok(TestDelivery {
             envelope,
-            headers,
+            request,
             result,
         })
     }
@@ -241,8 +221,25 @@ impl<'a> Webhooks<'a> {
     /// after the attempt. An attempt in flight is left to finish.
     pub async fn redeliver(&self, id: DeliveryId) -> Result<Delivery> {
         self.transport()?;
+        let delivery = self.delivery(id).await?;
+        self.live(delivery.endpoint()).await?;
         self.requeue(id).await?;
         deliver_now(self.billing, id).await
+    }
+
+    /// The endpoint `id`, which must be enabled (a disabled one receives nothing, so nothing is
+    /// queued for it).
+    async fn live(&self, id: EndpointId) -> Result<WebhookEndpoint> {
+        let endpoint = self.get(id).await?;
+        if endpoint.is_live() {
+            Ok(endpoint)
+        } else {
+            Err(commet_core::InvalidField::new(
+                "endpoint",
+                format_args!("{id} is disabled: enable it first"),
+            )
+            .into())
+        }
     }
 
     /// Queue an endpoint's events with sequence numbers in `from..=to` for delivery again (a
@@ -259,7 +256,7 @@ impl<'a> Webhooks<'a> {
             .into());
         }
         let billing = self.billing;
-        let target = self.get(endpoint).await?;
+        let target = self.live(endpoint).await?;
         let mut queued = 0;
         let mut after = from - 1;
         while after < to {
@@ -280,25 +277,36 @@ impl<'a> Webhooks<'a> {
                     status: None,
                 };
                 let existing = every_page(|page| billing.store.deliveries(query, page)).await?;
-                match existing.into_iter().next() {
-                    Some(delivery) => self.requeue(delivery.id()).await?,
-                    None => {
-                        let now = billing.now();
-                        let delivery = Delivery::new(
-                            billing.ids.next(now),
-                            endpoint,
-                            event.envelope.id,
-                            event.seq,
-                            event.envelope.event.kind(),
-                            now,
-                        );
-                        billing
-                            .store
-                            .commit(ChangeSet {
-                                deliveries: vec![Put::of(delivery)],
-                                ..ChangeSet::default()
-                            })
-                            .await?;
+                if let Some(delivery) = existing.into_iter().next() {
+                    self.requeue(delivery.id()).await?;
+                } else {
+                    let now = billing.now();
+                    let delivery = Delivery::new(
+                        billing.ids.next(now),
+                        endpoint,
+                        event.envelope.id,
+                        event.seq,
+                        event.envelope.event.kind(),
+                        now,
+                    );
+                    let created = billing
+                        .store
+                        .commit(ChangeSet {
+                            deliveries: vec![Put::of(delivery)],
+                            ..ChangeSet::default()
+                        })
+                        .await;
+                    match created {
+                        Ok(_) => {}
+                        // Fanned out meanwhile: queue that one again instead.
+                        Err(StoreError::AlreadyExists { .. }) => {
+                            let made =
+                                every_page(|page| billing.store.deliveries(query, page)).await?;
+                            if let Some(delivery) = made.into_iter().next() {
+                                self.requeue(delivery.id()).await?;
+                            }
+                        }
+                        Err(error) => return Err(error.into()),
                     }
                 }
                 queued += 1;

@@ -640,6 +640,8 @@ macro_rules! engine_scenario_tests {
             a_rotated_secret_verifies_through_its_grace_and_fails_after,
             endpoints_are_managed_and_a_test_event_is_signed,
             two_workers_never_send_one_attempt_twice,
+            advance_to_keeps_every_deadline_while_webhooks_run,
+            a_range_queued_before_fan_out_is_delivered_once,
         );
     };
 }

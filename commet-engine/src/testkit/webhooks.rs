@@ -612,3 +612,93 @@ pub async fn two_workers_never_send_one_attempt_twice(store: Arc<dyn Store>) {
             .all(|d| d.status() == DeliveryStatus::Succeeded && d.attempts().len() == 1)
     );
 }
+
+/// Webhook work never holds the clock back or lets it skip: with an endpoint that takes only
+/// `payment.failed` (so most events fan out to nobody), `advance_to` still renews every period
+/// on its day.
+pub async fn advance_to_keeps_every_deadline_while_webhooks_run(store: Arc<dyn Store>) {
+    let start = utc(2026, 1, 1);
+    let w = WebhookHarness::new(store, start);
+    let price = w.h.price("pro", "30 USD", Interval::MONTHLY, 0).await;
+    w.endpoint(
+        "https://hooks.example.com/failures",
+        EventFilter::Only([EventKind::PaymentFailed].into()),
+    )
+    .await;
+    let customer = w.h.customer(1).await;
+    w.h.subscribe(customer.id(), &price, "pm_card_visa").await;
+    w.h.advance_to(utc(2026, 4, 15)).await;
+    let starts: Vec<DateTime<Utc>> =
+        w.h.invoices(customer.id())
+            .await
+            .iter()
+            .filter_map(|invoice| invoice.period().map(|p| p.start()))
+            .collect();
+    assert_eq!(
+        starts,
+        [
+            utc(2026, 1, 1),
+            utc(2026, 2, 1),
+            utc(2026, 3, 1),
+            utc(2026, 4, 1)
+        ]
+    );
+    let renewed_at: Vec<DateTime<Utc>> =
+        w.h.events()
+            .await
+            .iter()
+            .filter(|e| e.envelope.event.kind() == EventKind::InvoiceCreated)
+            .map(|e| e.envelope.timestamp)
+            .collect();
+    assert_eq!(
+        renewed_at, starts,
+        "each invoice issued on its period's first day"
+    );
+    assert!(w.receiver.received().is_empty(), "no payment failed");
+}
+
+/// Events queued by hand (`redeliver_range`) before the fan-out reached them are delivered
+/// once, and the fan-out goes on past them.
+pub async fn a_range_queued_before_fan_out_is_delivered_once(store: Arc<dyn Store>) {
+    let start = utc(2026, 1, 1);
+    let w = WebhookHarness::new(store, start);
+    let url = "https://hooks.example.com/range";
+    let endpoint = w.endpoint(url, EventFilter::All).await;
+    for n in 0..4 {
+        w.h.customer(n).await;
+    }
+    let last = w.h.events().await.last().unwrap().seq;
+    let webhooks = w.billing().webhooks();
+    assert_eq!(
+        webhooks.redeliver_range(endpoint.id(), 1, 2).await.unwrap(),
+        2
+    );
+    w.h.advance_to(start + TimeDelta::minutes(1)).await;
+    w.h.customer(9).await;
+    w.h.advance_to(start + TimeDelta::minutes(2)).await;
+    let ids: Vec<_> = w
+        .receiver
+        .received_by(url)
+        .iter()
+        .map(|r| verify_received(r, &[endpoint.secret()]).id)
+        .collect();
+    let unique: BTreeSet<_> = ids.iter().copied().collect();
+    assert_eq!((ids.len(), unique.len()), (5, 5), "every event once");
+    assert_eq!(w.deliveries(endpoint.id()).await.len(), 5);
+    assert!(last >= 4);
+    // A disabled endpoint takes no redelivery.
+    webhooks
+        .update(
+            endpoint.id(),
+            commet_core::delivery::EndpointUpdate {
+                enabled: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        webhooks.redeliver_range(endpoint.id(), 1, last).await,
+        Err(crate::BillingError::Invalid(e)) if e.field == "endpoint"
+    ));
+}

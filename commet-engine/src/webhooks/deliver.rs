@@ -7,10 +7,16 @@
 //!   at its version: a crash before the commit leaves both unwritten, a crash after leaves both
 //!   written, and two workers racing conflict on the cursor (and on the unique (endpoint,
 //!   event) key), so no event ever loses or doubles a delivery.
-//! - **Claim.** A due delivery's attempt is logged as in flight, with a lease, in a commit at
-//!   the delivery's version before anything is sent: two workers never send the same attempt.
-//!   A worker that dies leaves the attempt in flight; when the lease runs out the delivery is
-//!   due again, and the next claim logs the dead attempt as `interrupted`.
+//! - **Claim.** Due deliveries are claimed a chunk of [`concurrency`](crate::WebhookConfig::concurrency)
+//!   at a time, right before they are sent: each attempt is logged as in flight, with a lease
+//!   (the timeout and a margin), in a commit at the delivery's version, so two workers never
+//!   send a delivery at once while its lease lasts. A worker that dies (or overruns its lease)
+//!   leaves the attempt in flight; when the lease runs out the delivery is due again, and the
+//!   next claim logs the dead attempt as `interrupted` (an answer that comes back later is not
+//!   logged: delivery is at least once). A delivery that cannot be claimed (its event missing,
+//!   an event that does not sign) is reported in
+//!   [`RunReport::webhook_failures`](crate::RunReport::webhook_failures) and left for the next
+//!   run; the others go on.
 //! - **Send and log.** The transport sends the signed requests of a batch, up to
 //!   [`concurrency`](crate::WebhookConfig::concurrency) at once; their outcomes are committed
 //!   in one commit with the endpoints' streaks or disabling, at versions. After a lost race
@@ -21,6 +27,7 @@
 //! Without a transport ([`Billing::with_transport`](crate::Billing::with_transport)) both
 //! sources have nothing to do: no endpoint can be registered, and nothing is fanned out.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -39,8 +46,8 @@ use super::transport::{Transport, WebhookRequest};
 use crate::billing::{Billing, MAX_RUNS};
 use crate::deadline::DeadlineSource;
 use crate::error::{BillingError, Result};
-use crate::run_report::RunReport;
-use crate::store::{ChangeSet, DeliveryCursor, Put, StoreError};
+use crate::run_report::{RunReport, WebhookFailure};
+use crate::store::{ChangeSet, DeliveryCursor, DeliveryQuery, Put, StoreError, every_page};
 
 /// The outbox's events not yet fanned out into deliveries.
 #[derive(Debug)]
@@ -59,7 +66,8 @@ impl DeadlineSource for FanOut {
     async fn run(&self, billing: &Billing, report: &mut RunReport) -> Result<()> {
         for _ in 0..MAX_RUNS {
             match fan_out(billing, report).await {
-                Err(error) if error.is_conflict() || is_taken(&error) => {}
+                Err(error) if error.is_conflict() => {}
+                Err(BillingError::Store(error)) if is_taken(&error) => {}
                 done => return done,
             }
         }
@@ -69,14 +77,14 @@ impl DeadlineSource for FanOut {
     }
 }
 
-/// A delivery for an (endpoint, event) that has one: another worker fanned out first.
-fn is_taken(error: &BillingError) -> bool {
+/// A delivery for an (endpoint, event) that has one.
+fn is_taken(error: &StoreError) -> bool {
     matches!(
         error,
-        BillingError::Store(StoreError::AlreadyExists {
+        StoreError::AlreadyExists {
             kind: crate::store::EntityKind::Delivery,
             ..
-        })
+        }
     )
 }
 
@@ -122,26 +130,41 @@ async fn fan_out(billing: &Billing, report: &mut RunReport) -> Result<()> {
         // no event committed after an endpoint's registration is fanned out without it.
         let endpoints = billing.store.webhook_endpoints().await?;
         let now = billing.now();
-        let deliveries: Vec<Put<Delivery>> = events
+        let mut deliveries: Vec<Delivery> = events
             .iter()
             .flat_map(|event| {
                 deliveries_for(&event.envelope, event.seq, &endpoints, &billing.ids, now)
             })
-            .map(Put::of)
             .collect();
-        let created = deliveries.len() as u64;
-        billing
-            .store
-            .commit(ChangeSet {
-                deliveries,
-                delivery_cursor: Some(Put::of(DeliveryCursor {
-                    seq: last,
-                    version: cursor.version,
-                })),
-                ..ChangeSet::default()
-            })
-            .await?;
-        report.deliveries_created += created;
+        let commit = |deliveries: &[Delivery]| ChangeSet {
+            deliveries: deliveries.iter().cloned().map(Put::of).collect(),
+            delivery_cursor: Some(Put::of(DeliveryCursor {
+                seq: last,
+                version: cursor.version,
+            })),
+            ..ChangeSet::default()
+        };
+        if let Err(error) = billing.store.commit(commit(&deliveries)).await {
+            if !is_taken(&error) {
+                return Err(error.into());
+            }
+            // Some of these deliveries exist already: queued by hand (`redeliver_range`) for
+            // events not fanned out yet. They stand; the rest are created with the cursor.
+            let mut existing = HashSet::new();
+            for event in &events {
+                let query = DeliveryQuery {
+                    event: Some(event.envelope.id),
+                    ..DeliveryQuery::default()
+                };
+                for delivery in every_page(|page| billing.store.deliveries(query, page)).await? {
+                    existing.insert((delivery.endpoint(), delivery.event()));
+                }
+            }
+            deliveries.retain(|d| !existing.contains(&(d.endpoint(), d.event())));
+            billing.store.commit(commit(&deliveries)).await?;
+        }
+        report.deliveries_created += deliveries.len() as u64;
+        report.events_fanned_out += events.len() as u64;
         report.commits += 1;
     }
     Ok(())
@@ -184,9 +207,21 @@ impl DeadlineSource for DueDeliveries {
             if due.is_empty() {
                 return Ok(());
             }
-            let claimed = claim_batch(billing, due, now, report).await?;
-            let sent = send_all(billing, &transport, claimed).await;
-            complete_all(billing, sent, report).await?;
+            // Claimed a chunk at a time, right before it is sent: a claim's lease (the
+            // timeout and a margin) covers its own send, and its signatures are fresh.
+            let mut due = due.into_iter().peekable();
+            while due.peek().is_some() {
+                let chunk: Vec<Delivery> = due
+                    .by_ref()
+                    .take(billing.config().webhooks.concurrency)
+                    .collect();
+                let claimed = claim_batch(billing, chunk, billing.now(), report).await?;
+                if claimed.is_empty() {
+                    continue;
+                }
+                let sent = send_all(billing, &transport, claimed).await;
+                complete_all(billing, sent, report).await?;
+            }
         }
     }
 }
@@ -216,12 +251,31 @@ async fn claim_batch(
         .collect();
     let mut changes = ChangeSet::default();
     let mut claims = Vec::new();
+    let mut events = EventCache::default();
+    let mut refused = Vec::new();
     for delivery in &due {
-        if let Some(claim) =
-            claim_one(billing, delivery.clone(), &endpoints, now, &mut changes).await?
+        match claim_one(
+            billing,
+            delivery.clone(),
+            &endpoints,
+            &mut events,
+            now,
+            &mut changes,
+            report,
+        )
+        .await
         {
-            claims.push(claim);
+            Ok(claim) => claims.extend(claim),
+            Err(error) if error.is_conflict() => return Err(error),
+            Err(error) => refused.push(WebhookFailure {
+                delivery: delivery.id(),
+                error,
+            }),
         }
+    }
+    report.webhook_failures.extend(refused);
+    if changes.is_empty() {
+        return Ok(Vec::new());
     }
     match billing.store.commit(changes).await {
         Ok(_) => {
@@ -239,7 +293,26 @@ async fn claim_batch(
                     continue;
                 }
                 let mut changes = ChangeSet::default();
-                let claim = claim_one(billing, fresh, &endpoints, now, &mut changes).await?;
+                let claim = match claim_one(
+                    billing,
+                    fresh,
+                    &endpoints,
+                    &mut events,
+                    now,
+                    &mut changes,
+                    report,
+                )
+                .await
+                {
+                    Ok(claim) => claim,
+                    Err(error) => {
+                        report.webhook_failures.push(WebhookFailure {
+                            delivery: delivery.id(),
+                            error,
+                        });
+                        continue;
+                    }
+                };
                 match billing.store.commit(changes).await {
                     Ok(_) => {
                         report.commits += 1;
@@ -272,8 +345,10 @@ async fn claim_one(
     billing: &Billing,
     mut delivery: Delivery,
     endpoints: &HashMap<EndpointId, WebhookEndpoint>,
+    events: &mut EventCache,
     now: DateTime<Utc>,
     changes: &mut ChangeSet,
+    report: &mut RunReport,
 ) -> Result<Option<Claim>> {
     let Some(endpoint) = endpoints
         .get(&delivery.endpoint())
@@ -281,17 +356,30 @@ async fn claim_one(
     else {
         delivery.cancel_for_endpoint()?;
         changes.deliveries.push(Put::of(delivery));
+        report.webhooks_failed += 1;
         return Ok(None);
     };
+    let (envelope, body) = events.get(billing, delivery.event_seq()).await?;
+    let number = delivery.claim(now, billing.config().webhooks.lease())?;
+    let request = signed_request(billing, endpoint, envelope, body.to_vec(), now)?;
+    changes.deliveries.push(Put::of(delivery.clone()));
+    Ok(Some(Claim {
+        delivery,
+        number,
+        request,
+    }))
+}
+
+/// The request of one attempt to `endpoint` of `envelope` (whose JSON is `body`), signed at
+/// `now` with the secrets signing then.
+pub(crate) fn signed_request(
+    billing: &Billing,
+    endpoint: &WebhookEndpoint,
+    envelope: &Envelope,
+    body: Vec<u8>,
+    now: DateTime<Utc>,
+) -> Result<WebhookRequest> {
     let config = &billing.config().webhooks;
-    let number = delivery.claim(now, config.lease())?;
-    let envelope = event(billing, delivery.event_seq()).await?;
-    let body = envelope
-        .to_json()
-        .map_err(|e| BillingError::Internal {
-            reason: format!("an event does not serialize: {e}"),
-        })?
-        .into_bytes();
     let headers = sign_delivery(
         &envelope.id.to_string(),
         envelope.event.kind().as_str(),
@@ -300,7 +388,7 @@ async fn claim_one(
         now,
         &endpoint.signing_secrets(now),
     )?;
-    let request = WebhookRequest {
+    Ok(WebhookRequest {
         url: endpoint.url().to_owned(),
         headers: headers.into_vec(),
         body,
@@ -311,27 +399,47 @@ async fn claim_one(
         allow_private_addresses: config
             .url_policy(billing.config().mode)
             .private_addresses_allowed(),
-    };
-    changes.deliveries.push(Put::of(delivery.clone()));
-    Ok(Some(Claim {
-        delivery,
-        number,
-        request,
-    }))
+    })
 }
 
-/// The outbox event at `seq`.
-async fn event(billing: &Billing, seq: u64) -> Result<Envelope> {
-    billing
-        .store
-        .events_after(seq.saturating_sub(1), 1)
-        .await?
-        .into_iter()
-        .find(|event| event.seq == seq)
-        .map(|event| event.envelope)
-        .ok_or_else(|| BillingError::Internal {
-            reason: format!("a delivery names event {seq}, which is not in the outbox"),
-        })
+/// The envelope as JSON: the exact bytes a delivery sends and signs.
+pub(crate) fn envelope_json(envelope: &Envelope) -> Result<Vec<u8>> {
+    Ok(envelope
+        .to_json()
+        .map_err(|e| BillingError::Internal {
+            reason: format!("an event does not serialize: {e}"),
+        })?
+        .into_bytes())
+}
+
+/// The outbox events a batch delivers, each read and serialized once.
+#[derive(Default)]
+struct EventCache(HashMap<u64, (Envelope, Vec<u8>)>);
+
+impl EventCache {
+    /// The event at `seq`, with its JSON.
+    async fn get(&mut self, billing: &Billing, seq: u64) -> Result<(&Envelope, &[u8])> {
+        if let Entry::Vacant(slot) = self.0.entry(seq) {
+            let envelope = billing
+                .store
+                .events_after(seq.saturating_sub(1), 1)
+                .await?
+                .into_iter()
+                .find(|event| event.seq == seq)
+                .map(|event| event.envelope)
+                .ok_or_else(|| BillingError::Internal {
+                    reason: format!("a delivery names event {seq}, which is not in the outbox"),
+                })?;
+            let body = envelope_json(&envelope)?;
+            slot.insert((envelope, body));
+        }
+        self.0
+            .get(&seq)
+            .map(|(envelope, body)| (envelope, body.as_slice()))
+            .ok_or_else(|| BillingError::Internal {
+                reason: "an event vanished from the cache".into(),
+            })
+    }
 }
 
 /// Send every claimed request, up to the configured number at once.
@@ -437,6 +545,9 @@ async fn complete_all(
     sent: Vec<(Claim, AttemptResult)>,
     report: &mut RunReport,
 ) -> Result<()> {
+    if sent.is_empty() {
+        return Ok(());
+    }
     report.webhook_attempts += sent.len() as u64;
     let sent: Vec<(Delivery, u32, AttemptResult)> = sent
         .into_iter()
