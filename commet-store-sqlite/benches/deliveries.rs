@@ -4,9 +4,10 @@
 //! answering 204, on `SqliteStore` (a file, default durability) and on `MemoryStore`.
 //!
 //! One sample is one `run_due` over a fresh store holding `COMMET_BENCH_DELIVERIES` events
-//! (2,000 by default, `customer.created`, committed before the clock starts): per batch of 200
-//! the engine commits the deliveries and the cursor, claims the due ones in one commit, sends
-//! them 16 at a time, and logs each outcome in its own commit (with the endpoint's streak).
+//! (2,000 by default, `customer.created`, committed before the clock starts): per 200 events
+//! the engine commits their deliveries with the cursor; then, 16 at a time (the default
+//! `concurrency`), it claims the due deliveries in one commit, sends them at once, and logs
+//! their outcomes in one commit.
 //!
 //! Run: `cargo bench -p commet-store-sqlite --bench deliveries`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark set-up: a failure ends the run
