@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::InvalidField;
 use crate::event::payload::CustomerData;
 use crate::ids::CustomerId;
+use crate::invoice::BillingDetails;
 use crate::money::{Currency, Money, MoneyError};
 use crate::validation::{check_metadata, check_text};
 
@@ -27,6 +28,7 @@ pub struct Customer {
     email: String,
     full_name: Option<String>,
     payment_method: Option<String>,
+    billing: Option<BillingDetails>,
     credit: BTreeMap<Currency, Money>,
     metadata: BTreeMap<String, String>,
     created_at: DateTime<Utc>,
@@ -57,6 +59,9 @@ pub struct CustomerRecord {
     pub details: CustomerDetails,
     /// The gateway's reference to the payment method on file.
     pub payment_method: Option<String>,
+    /// The billing details invoices carry (legal name, address, tax id), if given.
+    #[serde(default)]
+    pub billing: Option<BillingDetails>,
     /// Credit per currency (positive amounts only).
     pub credit: BTreeMap<Currency, Money>,
     /// When it was created.
@@ -115,6 +120,7 @@ impl Customer {
             id,
             details,
             payment_method: None,
+            billing: None,
             credit: BTreeMap::new(),
             created_at: now,
             updated_at: now,
@@ -127,6 +133,9 @@ impl Customer {
         check_details(&record.details)?;
         if let Some(payment_method) = &record.payment_method {
             check_payment_method(payment_method)?;
+        }
+        if let Some(billing) = &record.billing {
+            billing.check()?;
         }
         for (currency, amount) in &record.credit {
             if amount.currency() != *currency || !amount.is_positive() {
@@ -142,6 +151,7 @@ impl Customer {
             email: record.details.email,
             full_name: record.details.full_name,
             payment_method: record.payment_method,
+            billing: record.billing,
             credit: record.credit,
             metadata: record.details.metadata,
             created_at: record.created_at,
@@ -181,6 +191,27 @@ impl Customer {
         self.payment_method = Some(payment_method.to_owned());
         self.updated_at = now;
         Ok(())
+    }
+
+    /// Set (or clear) the billing details issued invoices carry. Invoices issued before keep
+    /// the details they were issued with.
+    pub fn set_billing_details(
+        &mut self,
+        billing: Option<BillingDetails>,
+        now: DateTime<Utc>,
+    ) -> Result<(), InvalidField> {
+        if let Some(billing) = &billing {
+            billing.check()?;
+        }
+        self.billing = billing;
+        self.updated_at = now;
+        Ok(())
+    }
+
+    /// The billing details, if given.
+    #[must_use]
+    pub fn billing(&self) -> Option<&BillingDetails> {
+        self.billing.as_ref()
     }
 
     /// The credit available in `currency` (zero if none).
@@ -306,6 +337,7 @@ impl From<Customer> for CustomerRecord {
                 metadata: customer.metadata,
             },
             payment_method: customer.payment_method,
+            billing: customer.billing,
             credit: customer.credit,
             created_at: customer.created_at,
             updated_at: customer.updated_at,

@@ -146,6 +146,26 @@ impl Fixtures {
         fixtures
     }
 
+    /// The parties of the fixtures' invoices: Acme Inc. sells to Ana.
+    #[must_use]
+    pub fn parties() -> crate::invoice::InvoiceParties {
+        crate::invoice::InvoiceParties {
+            issuer: crate::invoice::Party {
+                legal_name: "Acme Inc.".into(),
+                email: Some("billing@acme.example".into()),
+                address: None,
+                tax_id: None,
+            },
+            customer: crate::invoice::Party {
+                legal_name: "Ana".into(),
+                email: Some("ana@example.com".into()),
+                address: None,
+                tax_id: None,
+            },
+            footer: None,
+        }
+    }
+
     /// The default billing policy, with links to `https://billing.example.com/...` signed by a
     /// fixed key.
     #[must_use]
@@ -164,6 +184,8 @@ impl Fixtures {
                 portal: base("portal", TimeDelta::hours(1)),
                 recovery: base("recover", TimeDelta::days(7)),
             },
+            seller: Fixtures::parties().issuer,
+            footer: None,
         }
     }
 
@@ -475,7 +497,11 @@ impl Fixtures {
         .build()
         .unwrap();
         invoice
-            .finalize(period.start(), period.start() + TimeDelta::days(7))
+            .finalize(
+                period.start(),
+                period.start() + TimeDelta::days(7),
+                Fixtures::parties(),
+            )
             .unwrap();
         invoice
     }

@@ -2,12 +2,13 @@
 //!
 //! An engine is configured once (`commet_engine::BillingConfig`); the parts that decide
 //! something (how amounts round, how dunning retries, when an unfinished checkout expires,
-//! where recovery links point) are handed to every decision in its
+//! where recovery links point, who sells) are handed to every decision in its
 //! [`Context`](crate::subscription::Context) as a [`BillingPolicy`].
 
 use chrono::TimeDelta;
 
 use crate::dunning::DunningPolicy;
+use crate::invoice::Party;
 use crate::money::RoundingPolicy;
 use crate::token::Links;
 
@@ -22,4 +23,8 @@ pub struct BillingPolicy {
     pub checkout_expires_after: Option<TimeDelta>,
     /// The signed links decisions put in events (the recovery link of `payment.failed`).
     pub links: Links,
+    /// The seller every invoice records when it leaves `draft`.
+    pub seller: Party,
+    /// The text printed at the foot of every invoice, recorded with it.
+    pub footer: Option<String>,
 }

@@ -181,7 +181,11 @@ fn fire(
     now: DateTime<Utc>,
 ) -> Result<(), InvoiceError> {
     match trigger {
-        InvoiceTrigger::Finalize => invoice.finalize(now, now + TimeDelta::days(14)),
+        InvoiceTrigger::Finalize => invoice.finalize(
+            now,
+            now + TimeDelta::days(14),
+            commet_core::fixtures::Fixtures::parties(),
+        ),
         InvoiceTrigger::Pay => invoice.mark_paid(now, invoice.amount_due()),
         InvoiceTrigger::Void => invoice.void(now),
         InvoiceTrigger::MarkUncollectible => invoice.mark_uncollectible(now),

@@ -57,7 +57,9 @@ fn draft() -> Invoice {
 
 fn outstanding() -> Invoice {
     let mut invoice = draft();
-    invoice.finalize(day(1), day(15)).unwrap();
+    invoice
+        .finalize(day(1), day(15), commet_core::fixtures::Fixtures::parties())
+        .unwrap();
     invoice
         .assign_number(NumberSeries::default().peek())
         .unwrap();
@@ -85,7 +87,9 @@ fn void() -> Invoice {
 /// Apply `trigger` through the invoice method that fires it.
 fn fire(invoice: &mut Invoice, trigger: InvoiceTrigger) -> Result<(), InvoiceError> {
     match trigger {
-        InvoiceTrigger::Finalize => invoice.finalize(day(30), day(40)),
+        InvoiceTrigger::Finalize => {
+            invoice.finalize(day(30), day(40), commet_core::fixtures::Fixtures::parties())
+        }
         InvoiceTrigger::Pay => invoice.mark_paid(day(30), invoice.amount_due()),
         InvoiceTrigger::Void => invoice.void(day(30)),
         InvoiceTrigger::MarkUncollectible => invoice.mark_uncollectible(day(30)),
@@ -114,7 +118,9 @@ fn assert_refused(invoice: &Invoice, triggers: &[InvoiceTrigger]) {
 #[test]
 fn draft_finalize_becomes_outstanding_with_dates_and_no_number_yet() {
     let mut invoice = draft();
-    invoice.finalize(day(1), day(15)).unwrap();
+    invoice
+        .finalize(day(1), day(15), commet_core::fixtures::Fixtures::parties())
+        .unwrap();
     assert_eq!(invoice.status(), InvoiceStatus::Outstanding);
     assert_eq!(invoice.issued_at(), Some(day(1)));
     assert_eq!(invoice.due_at(), Some(day(15)));
@@ -204,10 +210,13 @@ fn paid_and_void_invoices_accept_no_trigger() {
 fn an_empty_draft_cannot_be_finalized_nor_be_due_before_it_is_issued() {
     let mut empty = draft();
     empty.remove_line(0).unwrap();
-    assert_eq!(empty.finalize(day(1), day(2)), Err(InvoiceError::NoLines));
+    assert_eq!(
+        empty.finalize(day(1), day(2), commet_core::fixtures::Fixtures::parties()),
+        Err(InvoiceError::NoLines)
+    );
     let mut invoice = draft();
     assert!(matches!(
-        invoice.finalize(day(2), day(1)),
+        invoice.finalize(day(2), day(1), commet_core::fixtures::Fixtures::parties()),
         Err(InvoiceError::Invalid(invalid)) if invalid.field == "due_at"
     ));
     assert_eq!(invoice.status(), InvoiceStatus::Draft);
@@ -245,7 +254,9 @@ fn a_number_is_assigned_once_and_never_to_a_draft() {
         invoice.assign_number(series.peek()),
         Err(InvoiceError::NotFinalized)
     );
-    invoice.finalize(day(1), day(1)).unwrap();
+    invoice
+        .finalize(day(1), day(1), commet_core::fixtures::Fixtures::parties())
+        .unwrap();
     invoice.mark_paid(day(1), invoice.amount_due()).unwrap();
     // Finalized and paid in one decision: the store numbers it in the same commit.
     invoice.assign_number(series.allocate().unwrap()).unwrap();

@@ -7,7 +7,7 @@ use commet_core::InvalidField;
 use commet_core::delivery::{RetrySchedule, UrlPolicy};
 use commet_core::dunning::DunningPolicy;
 use commet_core::event::{DEFAULT_API_VERSION, Mode};
-use commet_core::invoice::NumberSeries;
+use commet_core::invoice::{Issuer, NumberSeries, Party};
 use commet_core::money::RoundingPolicy;
 use commet_core::policy::BillingPolicy;
 use commet_core::subscription::AccessPolicy;
@@ -150,6 +150,10 @@ pub struct BillingConfig {
     pub batch_size: usize,
     /// Webhook delivery.
     pub webhooks: WebhookConfig,
+    /// The seller's legal details (name, address, tax id, e-mail, logo, footer), copied onto
+    /// every invoice when it leaves `draft`. `None` (the default) records the organization id
+    /// as the seller's name and nothing else: set it before issuing real invoices.
+    pub issuer: Option<Issuer>,
 }
 
 impl BillingConfig {
@@ -177,6 +181,7 @@ impl BillingConfig {
             recovery_grace: TimeDelta::minutes(5),
             batch_size: 200,
             webhooks: WebhookConfig::default(),
+            issuer: None,
         }
     }
 
@@ -213,6 +218,9 @@ impl BillingConfig {
         }
         if !(1..=10_000).contains(&self.batch_size) {
             return Err(InvalidField::new("batch_size", "must be 1 to 10000"));
+        }
+        if let Some(issuer) = &self.issuer {
+            issuer.check()?;
         }
         let webhooks = &self.webhooks;
         if webhooks.timeout <= TimeDelta::zero() || webhooks.timeout > TimeDelta::minutes(5) {
@@ -252,6 +260,19 @@ impl BillingConfig {
                 portal: base(&self.portal_base_url, self.links.portal),
                 recovery: base(&self.recovery_base_url, self.links.recovery),
             },
+            seller: self.issuer.as_ref().map_or_else(
+                || Party {
+                    legal_name: self.organization_id.clone(),
+                    email: None,
+                    address: None,
+                    tax_id: None,
+                },
+                Issuer::party,
+            ),
+            footer: self
+                .issuer
+                .as_ref()
+                .and_then(|issuer| issuer.footer.clone()),
         }
     }
 }

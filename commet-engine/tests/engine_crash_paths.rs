@@ -492,7 +492,7 @@ impl Player<'_> {
 
     async fn play(&mut self, i: usize, action: Action, basic: PriceId, pro: PriceId) {
         if let Action::SignUp = action {
-            self.sign_up(i, basic).await;
+            Box::pin(self.sign_up(i, basic)).await;
             return;
         }
         let id = self.subscription(i).await;
@@ -591,7 +591,7 @@ fn crash_paths_worker() {
         for (index, (at, i, action)) in steps.iter().enumerate().skip(step) {
             player.step = index;
             player.advance(*at).await;
-            player.play(*i, *action, basic, pro).await;
+            Box::pin(player.play(*i, *action, basic, pro)).await;
         }
         player.step = steps.len();
         player.advance(utc(END.0, END.1, 0)).await;

@@ -420,9 +420,9 @@ proptest! {
     ) {
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         runtime.block_on(async {
-            let mut world = World::new().await;
+            let mut world = Box::pin(World::new()).await;
             for op in &ops {
-                if let Err(error) = world.apply(op).await {
+                if let Err(error) = Box::pin(world.apply(op)).await {
                     prop_assert!(acceptable(&error), "{op:?} failed with {error:?}");
                 }
                 check(&world, world.h.billing.now()).await?;

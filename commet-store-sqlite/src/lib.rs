@@ -47,11 +47,11 @@
 //!
 //! | table | key | other unique / indexed columns | JSON text columns |
 //! |---|---|---|---|
-//! | `customers` | `id` | `external_id` UNIQUE; `email` (indexed, `COLLATE NOCASE`) | `credit` (currency → amount), `metadata` |
+//! | `customers` | `id` | `external_id` UNIQUE; `email` (indexed, `COLLATE NOCASE`) | `credit` (currency → amount), `metadata`, `billing` (the billing details, NULL when none; schema version 4) |
 //! | `plans` | `id` | `code` UNIQUE | |
 //! | `prices` | `id` | `plan` → `plans` | |
 //! | `subscriptions` | `id` | `customer` → `customers`; `status`; `next_due_at` (the due-work index) | `items`, `state`, `metadata`, `charging` (the charge in flight, NULL when none; schema version 2) |
-//! | `invoices` | `id` | `customer` → `customers`; `subscription`; `status`; (`subscription`, `period_start`) UNIQUE where `kind = 'recurring'`; `lines_digest` (BLOB, schema version 2) | `metadata` |
+//! | `invoices` | `id` | `customer` → `customers`; `subscription`; `status`; (`subscription`, `period_start`) UNIQUE where `kind = 'recurring'`; `lines_digest` (BLOB, schema version 2) | `metadata`, `parties` (the seller's and buyer's legal details frozen when it left `draft`; schema version 4) |
 //! | `invoice_lines` | (`invoice`, `position`) | `invoice` → `invoices` | |
 //! | `payment_attempts` | `id` | `idempotency_key` UNIQUE; `invoice` → `invoices`; pending ones by `created_at` | |
 //! | `events` (the outbox) | `seq` | `id` UNIQUE | `envelope` (the exact webhook JSON) |
@@ -155,7 +155,7 @@
 //! | `tests/durability.rs` | a writer process killed (SIGKILL) 20 times at random points, mostly inside commits, leaves every change set whole or absent and the outbox gap-free; a newer schema is refused |
 //! | `tests/corrupt_rows.rs` | rows edited into nonsense are `StoreError::Corrupt`, naming the row (webhook rows too, without ever showing a secret) |
 //! | `tests/deliveries.rs` | webhook endpoints, deliveries (attempt logs of every outcome) and the delivery cursor round-trip, conflict at stale versions, keep one delivery per (endpoint, event) with nothing written on refusal, list and page with every filter and answer the due deliveries in order, all exactly as `MemoryStore` does |
-//! | `tests/open.rs` | a new file is created and migrated, also by several openers at once; a file that is not a commet database is refused; a database written by schema version 1 opens, migrates, and keeps its idempotency records at version 1; one written by version 2 migrates to 3 in place, keeps its rows and takes webhook rows; an invoice row without its lines digest (as version 1 left them) or with a wrong one is checked against its stored lines |
+//! | `tests/open.rs` | a new file is created and migrated, also by several openers at once; a file that is not a commet database is refused; a database written by schema version 1 opens, migrates, and keeps its idempotency records at version 1; one written by version 2 migrates to the current version in place, keeps its rows and takes webhook rows; an invoice row without its lines digest (as version 1 left them) or with a wrong one is checked against its stored lines |
 //! | `rows::tests::no_statement_is_prepared_again` | no statement the store runs is ever prepared twice by SQLite (the statement cache works for every query shape) |
 //! | `query::tests::delivery_reads_use_their_indexes` | the due deliveries are a range of the partial index of pending ones, and lists by endpoint or event a range of theirs, with no sort |
 //! | `benches/store.rs` | commits and rows per second against raw rusqlite (figures in the README) |

@@ -12,12 +12,12 @@ use crate::error::Result;
 use commet_engine::store::StoreError;
 
 /// The schema version this crate reads and writes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The migrations, in order: `MIGRATIONS[n - 1]` creates schema version `n`. Each is a file
 /// under `src/migrations/`, never edited once released (a database at version `n` has run
 /// exactly these).
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3, V4];
 
 /// Version 1: one table per entity.
 const V1: &str = include_str!("migrations/v1.sql");
@@ -28,6 +28,9 @@ const V2: &str = include_str!("migrations/v2.sql");
 /// Version 3: webhook endpoints, their deliveries (with the due-delivery index), and the
 /// delivery cursor.
 const V3: &str = include_str!("migrations/v3.sql");
+
+/// Version 4: customers' billing details and invoices' parties.
+const V4: &str = include_str!("migrations/v4.sql");
 
 /// The schema version a database is at.
 pub(crate) fn version(conn: &Connection) -> Result<i64> {

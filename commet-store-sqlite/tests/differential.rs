@@ -703,7 +703,11 @@ impl World {
                 }
                 if finalize {
                     // An invoice without lines cannot be finalized: it stays a draft.
-                    let _ = invoice.finalize(now, now + TimeDelta::days(14));
+                    let _ = invoice.finalize(
+                        now,
+                        now + TimeDelta::days(14),
+                        commet_core::fixtures::Fixtures::parties(),
+                    );
                 }
                 let write = match n {
                     Some(n) => InvoiceWrite::numbered(invoice, series(n)),

@@ -221,7 +221,7 @@ async fn a_version_1_database_is_migrated_and_keeps_its_idempotency_records() {
 /// opens, is migrated to version 3 in place, keeps its rows, and then stores webhook endpoints,
 /// deliveries and the delivery cursor.
 #[tokio::test]
-async fn a_version_2_database_is_migrated_to_3_and_keeps_its_rows() {
+async fn a_version_2_database_is_migrated_to_the_current_version_and_keeps_its_rows() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v2.db");
     let now = utc(2024, 1, 1);
@@ -234,8 +234,11 @@ async fn a_version_2_database_is_migrated_to_3_and_keeps_its_rows() {
     let envelope = catalog.envelope(Event::CustomerCreated(customer.event_data()), now);
     write_version_2_database(&path, &record, &envelope);
     let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(SCHEMA_VERSION, 3);
-    assert_eq!(store.schema_version().await.unwrap(), 3);
+    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(
+        store.schema_version().await.unwrap(),
+        i64::from(SCHEMA_VERSION)
+    );
     assert_eq!(
         store.idempotency_record("from-v2").await.unwrap(),
         Some(record)
@@ -290,7 +293,10 @@ async fn a_version_2_database_is_migrated_to_3_and_keeps_its_rows() {
 
     // Reopened: not migrated again, everything there.
     let reopened = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(reopened.schema_version().await.unwrap(), 3);
+    assert_eq!(
+        reopened.schema_version().await.unwrap(),
+        i64::from(SCHEMA_VERSION)
+    );
     assert_eq!(reopened.webhook_endpoints().await.unwrap(), vec![endpoint]);
     assert_eq!(
         reopened.due_deliveries(now, 10).await.unwrap(),

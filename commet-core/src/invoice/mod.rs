@@ -38,9 +38,11 @@
 //! `due_at >= issued_at`, which come from the same call, is enforced.
 
 mod builder;
+mod document;
 mod lifecycle;
 mod line;
 mod numbering;
+mod parties;
 mod record;
 mod status;
 mod summary;
@@ -53,10 +55,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use builder::{PeriodInvoice, describe_item, item_lines};
+pub use document::{DocumentLine, InvoiceDocument, format_money, format_unit_amount};
 pub use line::{LineItem, LineKind, LineRecord, MAX_DESCRIPTION_CHARS, NewLineItem};
 pub use numbering::{
     DEFAULT_PADDING, DEFAULT_PREFIX, InvoiceNumber, MAX_NUMBER_CHARS, MAX_PADDING,
     MAX_PREFIX_CHARS, NumberSeries,
+};
+pub use parties::{
+    BillingDetails, InvoiceParties, Issuer, MAX_FOOTER_CHARS, MAX_LOGO_BYTES,
+    MAX_PARTY_FIELD_CHARS, Party, PostalAddress,
 };
 pub use record::InvoiceRecord;
 pub use status::{InvoiceStatus, InvoiceTrigger, transition};
@@ -277,7 +284,7 @@ pub struct NewInvoice {
 /// assert_eq!(invoice.amount_due().to_string(), "250.00 USD");
 ///
 /// // draft -> outstanding; the store numbers it in the same commit.
-/// invoice.finalize(now, now + TimeDelta::days(30))?;
+/// invoice.finalize(now, now + TimeDelta::days(30), commet_core::invoice::__doc_parties())?;
 /// let mut series = NumberSeries::default();
 /// invoice.assign_number(series.allocate()?)?;
 /// assert_eq!(invoice.number().map(InvoiceNumber::as_str), Some("INV-000001"));
@@ -310,6 +317,7 @@ pub struct Invoice {
     totals: Totals,
     memo: Option<String>,
     metadata: BTreeMap<String, String>,
+    parties: Option<InvoiceParties>,
     version: u64,
 }
 
@@ -336,6 +344,7 @@ impl Invoice {
             totals: Totals::zero(new.currency),
             memo: new.memo,
             metadata: new.metadata,
+            parties: None,
             version: 0,
         })
     }
@@ -454,11 +463,11 @@ impl Invoice {
     /// # use commet_core::invoice::*;
     /// # let mut invoice = commet_core::invoice::__doc_invoice()?;
     /// let now = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
-    /// invoice.finalize(now, now + TimeDelta::days(14))?;
+    /// invoice.finalize(now, now + TimeDelta::days(14), commet_core::invoice::__doc_parties())?;
     /// assert_eq!(invoice.status(), InvoiceStatus::Outstanding);
     /// assert_eq!(invoice.number(), None); // until the store assigns one
     /// assert_eq!(
-    ///     invoice.finalize(now, now),
+    ///     invoice.finalize(now, now, commet_core::invoice::__doc_parties()),
     ///     Err(InvoiceError::IllegalTransition {
     ///         from: InvoiceStatus::Outstanding,
     ///         trigger: InvoiceTrigger::Finalize,
@@ -470,6 +479,7 @@ impl Invoice {
         &mut self,
         now: DateTime<Utc>,
         due_at: DateTime<Utc>,
+        parties: InvoiceParties,
     ) -> Result<(), InvoiceError> {
         let next = transition(self.status(), InvoiceTrigger::Finalize)?;
         if self.lines.is_empty() {
@@ -477,7 +487,15 @@ impl Invoice {
         }
         let issue = Issued::new(now, due_at)?;
         self.lifecycle = self.lifecycle.moved(next, now, issue);
+        self.parties = Some(parties);
         Ok(())
+    }
+
+    /// Who sold and who bought, as recorded when the invoice left `draft` (`None` for a draft,
+    /// and for invoices stored before parties were recorded).
+    #[must_use]
+    pub fn parties(&self) -> Option<&InvoiceParties> {
+        self.parties.as_ref()
     }
 
     /// Set the number the store allocated from its [`NumberSeries`] in the finalizing commit.
@@ -490,7 +508,7 @@ impl Invoice {
     /// # let now = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
     /// let mut series = NumberSeries::default();
     /// assert_eq!(invoice.assign_number(series.peek()), Err(InvoiceError::NotFinalized));
-    /// invoice.finalize(now, now)?;
+    /// invoice.finalize(now, now, commet_core::invoice::__doc_parties())?;
     /// invoice.assign_number(series.allocate()?)?;
     /// assert!(matches!(
     ///     invoice.assign_number(series.allocate()?),
@@ -526,7 +544,7 @@ impl Invoice {
     ///         trigger: InvoiceTrigger::Pay,
     ///     })
     /// );
-    /// invoice.finalize(now, now)?;
+    /// invoice.finalize(now, now, commet_core::invoice::__doc_parties())?;
     /// assert!(matches!(
     ///     invoice.mark_paid(now, "1.00 USD".parse()?),
     ///     Err(InvoiceError::PaymentMismatch { .. })
@@ -557,7 +575,7 @@ impl Invoice {
     /// # let mut invoice = commet_core::invoice::__doc_invoice()?;
     /// # let now = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
     /// assert!(matches!(invoice.void(now), Err(InvoiceError::IllegalTransition { .. })));
-    /// invoice.finalize(now, now)?;
+    /// invoice.finalize(now, now, commet_core::invoice::__doc_parties())?;
     /// invoice.void(now)?;
     /// assert_eq!(invoice.voided_at(), Some(now));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -576,7 +594,7 @@ impl Invoice {
     /// # use commet_core::invoice::*;
     /// # let mut invoice = commet_core::invoice::__doc_invoice()?;
     /// # let now = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
-    /// invoice.finalize(now, now)?;
+    /// invoice.finalize(now, now, commet_core::invoice::__doc_parties())?;
     /// invoice.mark_uncollectible(now)?;
     /// assert!(matches!(
     ///     invoice.mark_uncollectible(now),
@@ -823,6 +841,23 @@ fn check_memo(memo: Option<&str>) -> Result<(), InvalidField> {
     match memo {
         Some(memo) => check_text("memo", memo, false, MAX_MEMO_CHARS),
         None => Ok(()),
+    }
+}
+
+/// Parties for the method examples. Not a public API.
+#[doc(hidden)]
+#[must_use]
+pub fn __doc_parties() -> InvoiceParties {
+    let party = |name: &str| Party {
+        legal_name: name.into(),
+        email: None,
+        address: None,
+        tax_id: None,
+    };
+    InvoiceParties {
+        issuer: party("Acme Inc."),
+        customer: party("Ana"),
+        footer: None,
     }
 }
 

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::lifecycle::{Dates, Lifecycle};
 use super::{
-    Invoice, InvoiceError, InvoiceKind, InvoiceNumber, InvoiceStatus, LineItem, LineRecord, Totals,
-    check_header, check_memo,
+    Invoice, InvoiceError, InvoiceKind, InvoiceNumber, InvoiceParties, InvoiceStatus, LineItem,
+    LineRecord, Totals, check_header, check_memo,
 };
 use crate::calendar::Period;
 use crate::ids::{CustomerId, InvoiceId, SubscriptionId};
@@ -70,6 +70,10 @@ pub struct InvoiceRecord {
     pub memo: Option<String>,
     /// Integrator key-value pairs.
     pub metadata: BTreeMap<String, String>,
+    /// Who sold and who bought, recorded when it left `draft` (`None` on a draft, and on
+    /// invoices stored before parties were recorded).
+    #[serde(default)]
+    pub parties: Option<InvoiceParties>,
     /// The store's version of the row.
     pub version: u64,
 }
@@ -116,6 +120,13 @@ impl Invoice {
                 marked_uncollectible_at: record.marked_uncollectible_at,
             },
         )?;
+        if record.status == InvoiceStatus::Draft && record.parties.is_some() {
+            return Err(InvalidField::new(
+                "parties",
+                "a draft has no parties yet: they are recorded when it is finalized",
+            )
+            .into());
+        }
         let invoice = Invoice {
             id: record.id,
             number,
@@ -130,6 +141,7 @@ impl Invoice {
             totals,
             memo: record.memo,
             metadata: record.metadata,
+            parties: record.parties,
             version: record.version,
         };
         if record.amount_paid != invoice.amount_paid() {
@@ -191,6 +203,7 @@ impl From<Invoice> for InvoiceRecord {
             marked_uncollectible_at: dates.marked_uncollectible_at,
             memo: invoice.memo,
             metadata: invoice.metadata,
+            parties: invoice.parties,
             version: invoice.version,
         }
     }

@@ -89,7 +89,9 @@ mod tests {
             InvoiceSummary::of(&invoice, None).unwrap_err().field,
             "invoice"
         );
-        invoice.finalize(now, now).unwrap();
+        invoice
+            .finalize(now, now, crate::invoice::__doc_parties())
+            .unwrap();
         invoice
             .assign_number(NumberSeries::default().allocate().unwrap())
             .unwrap();

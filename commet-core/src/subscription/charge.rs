@@ -19,8 +19,8 @@ use crate::dunning::{DunningStep, FailureHistory};
 use crate::event::Event;
 use crate::event::payload::PaymentReceivedData;
 use crate::invoice::{
-    Invoice, InvoiceKind, InvoiceStatus, InvoiceSummary, LineKind, PeriodInvoice, Totals,
-    item_lines,
+    Invoice, InvoiceKind, InvoiceParties, InvoiceStatus, InvoiceSummary, LineKind, PeriodInvoice,
+    Totals, item_lines,
 };
 use crate::money::Money;
 use crate::payment::{ChargePurpose, ChargeResult, PaymentAttempt};
@@ -734,7 +734,12 @@ impl Subscription {
         let now = context.now;
         let before = customer.credit(invoice.currency());
         invoice.apply_credit(before)?;
-        invoice.finalize(now, now)?;
+        let parties = InvoiceParties::of(
+            &context.policy.seller,
+            context.policy.footer.as_deref(),
+            customer,
+        );
+        invoice.finalize(now, now, parties)?;
         let after = invoice.totals().customer_credit_after(before)?;
         let mut changed = None;
         if after != before {

@@ -3,6 +3,7 @@
 use commet_core::customer::{Customer, CustomerDetails};
 use commet_core::event::Event;
 use commet_core::ids::{CustomerId, SubscriptionId};
+use commet_core::invoice::BillingDetails;
 use commet_core::subscription::SubscriptionStatus;
 use serde::Serialize;
 
@@ -58,6 +59,40 @@ impl<'a> Customers<'a> {
                 self.key,
                 "customers.update",
                 &Request { id, details },
+                prepare,
+                None,
+            )
+            .await
+    }
+
+    /// Set (or clear, with `None`) the billing details (legal name, address with country, tax
+    /// id) that invoices issued from now on carry; emits `customer.updated`. Invoices already
+    /// issued keep the details they were issued with.
+    pub async fn set_billing_details(
+        &self,
+        id: CustomerId,
+        billing_details: Option<BillingDetails>,
+    ) -> Result<Customer> {
+        #[derive(Serialize)]
+        struct Request<'r> {
+            id: CustomerId,
+            billing_details: &'r Option<BillingDetails>,
+        }
+        let billing = self.billing;
+        let details = &billing_details;
+        let prepare = |_, now| async move {
+            let mut customer = billing.store.get_customer(id).await?;
+            customer.set_billing_details(details.clone(), now)?;
+            Ok(billing.customer_written(customer, Event::CustomerUpdated, now))
+        };
+        billing
+            .request(
+                self.key,
+                "customers.set_billing_details",
+                &Request {
+                    id,
+                    billing_details: details,
+                },
                 prepare,
                 None,
             )

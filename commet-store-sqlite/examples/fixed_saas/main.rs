@@ -317,7 +317,7 @@ async fn run() -> Result<(), Failure> {
         path.display()
     );
     story.register_endpoints().await?;
-    live_the_year(&mut story).await?;
+    Box::pin(live_the_year(&mut story)).await?;
     print_invoices(&story).await?;
     print_deliveries(&story).await?;
     server.abort();

@@ -15,7 +15,7 @@ use crate::error::Result;
 
 /// The columns every read selects, in the order [`decode`] expects.
 pub(crate) const COLUMNS: &str = "id, external_id, email, full_name, payment_method, credit, \
-                                  metadata, created_at, updated_at, version";
+                                  metadata, created_at, updated_at, version, billing";
 
 /// Let go of the external ids `claimed` (a JSON array) held by the customers `ids` (a JSON
 /// array): the customers a commit rewrites, before it writes them, so that an external id can
@@ -57,6 +57,7 @@ fn values(customer: &Customer, version: i64) -> Result<Vec<Bound<'_>>> {
         owned(micros(customer.created_at())),
         owned(micros(customer.updated_at())),
         owned(version),
+        owned(customer.billing().map(codec::json).transpose()?),
     ])
 }
 
@@ -97,6 +98,7 @@ pub(crate) fn decode(row: &Row<'_>) -> Result<Customer> {
             metadata: columns.json(6)?,
         },
         payment_method: columns.get(4)?,
+        billing: columns.opt_json(10)?,
         credit,
         created_at: columns.time(7)?,
         updated_at: columns.time(8)?,

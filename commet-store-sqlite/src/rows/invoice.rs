@@ -20,14 +20,14 @@ pub(crate) const COLUMNS: &str = "id, number, customer, subscription, currency, 
                                   period_start, period_end, subtotal, discount, tax, total, \
                                   credit_applied, amount_due, amount_paid, created_at, \
                                   issued_at, due_at, paid_at, voided_at, \
-                                  marked_uncollectible_at, memo, metadata, version";
+                                  marked_uncollectible_at, memo, metadata, version, parties";
 
-/// The columns every write sets: [`COLUMNS`] and the digest of the lines, before `version`.
+/// The columns every write sets: [`COLUMNS`], with the digest of the lines before `version`.
 const WRITE_COLUMNS: &str = "id, number, customer, subscription, currency, status, kind, \
                              period_start, period_end, subtotal, discount, tax, total, \
                              credit_applied, amount_due, amount_paid, created_at, issued_at, \
                              due_at, paid_at, voided_at, marked_uncollectible_at, memo, metadata, \
-                             lines_digest, version";
+                             lines_digest, version, parties";
 
 static WRITES: LazyLock<Writes> = LazyLock::new(|| Writes::new("invoices", WRITE_COLUMNS));
 
@@ -114,6 +114,7 @@ fn values(invoice: &Invoice, version: i64) -> Result<Vec<Bound<'_>>> {
         owned(codec::json(invoice.metadata())?),
         owned(lines_digest(invoice)),
         owned(version),
+        owned(invoice.parties().map(codec::json).transpose()?),
     ])
 }
 
@@ -288,6 +289,7 @@ fn decode(row: &Row<'_>) -> Result<InvoiceRecord> {
         marked_uncollectible_at: columns.opt_time(21)?,
         memo: columns.get(22)?,
         metadata: columns.json(23)?,
+        parties: columns.opt_json(25)?,
         version: columns.u64(24)?,
     };
     Ok(record)

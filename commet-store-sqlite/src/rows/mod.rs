@@ -269,6 +269,8 @@ pub(crate) mod tests {
     /// Each engine scenario, then the ordered lists with every filter, then the webhook rows
     /// written, rewritten and read, on a store of its own: no statement is ever prepared twice.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    // The scenarios' futures are large (whole stories); awaited once each, in a test.
+    #[allow(clippy::large_futures)]
     async fn no_statement_is_prepared_again() {
         for run in 0..7 {
             let store = Arc::new(SqliteStore::in_memory().await.unwrap());

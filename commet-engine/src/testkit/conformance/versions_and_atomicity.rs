@@ -315,7 +315,9 @@ pub async fn invoice_lines_change_only_while_draft(store: &dyn Store) {
 
     // Finalized, its lines are fixed; its status may still move.
     let mut finalized = stored;
-    finalized.finalize(now, now + TimeDelta::days(7)).unwrap();
+    finalized
+        .finalize(now, now + TimeDelta::days(7), Fixtures::parties())
+        .unwrap();
     commit(
         store,
         ChangeSet {
