@@ -17,6 +17,7 @@ use crate::api::{CatalogApi, Checkout, Customers, Invoices, Subscriptions, Webho
 use crate::config::BillingConfig;
 use crate::error::Result;
 use crate::gateway::PaymentGateway;
+use crate::render::InvoiceRenderer;
 use crate::store::{InvoiceQuery, Store, StoredEvent, SubscriptionQuery, every_page};
 use crate::webhooks::Transport;
 
@@ -74,6 +75,7 @@ pub struct Billing {
     pub(crate) policy: BillingPolicy,
     catalog: Mutex<Option<Arc<Catalog>>>,
     pub(crate) transport: Option<Arc<dyn Transport>>,
+    pub(crate) renderer: Option<Arc<dyn InvoiceRenderer>>,
 }
 
 impl Billing {
@@ -95,7 +97,16 @@ impl Billing {
             config,
             catalog: Mutex::new(None),
             transport: None,
+            renderer: None,
         })
+    }
+
+    /// The same engine, rendering invoices with `renderer` (`commet_pdf::PdfRenderer` for
+    /// PDFs): [`Invoices::pdf`](crate::Invoices::pdf) needs one.
+    #[must_use]
+    pub fn with_renderer(mut self, renderer: Arc<dyn InvoiceRenderer>) -> Billing {
+        self.renderer = Some(renderer);
+        self
     }
 
     /// The same engine, delivering webhooks through `transport` (`commet_webhooks::HttpTransport`

@@ -91,6 +91,13 @@ pub enum BillingError {
     /// [`Billing::with_transport`](crate::Billing::with_transport) (HTTP 501).
     #[error("no webhook transport is configured: see Billing::with_transport")]
     NoTransport,
+    /// Rendering invoices needs a renderer: build the engine with
+    /// [`Billing::with_renderer`](crate::Billing::with_renderer) (HTTP 501).
+    #[error("no invoice renderer is configured: see Billing::with_renderer")]
+    NoRenderer,
+    /// The renderer failed (HTTP 500).
+    #[error(transparent)]
+    Render(#[from] crate::render::RenderError),
     /// The store failed (HTTP 500/503).
     #[error(transparent)]
     Store(StoreError),

@@ -51,6 +51,7 @@ mod due;
 mod error;
 pub mod gateway;
 pub mod idempotency;
+pub mod render;
 mod request;
 mod run_report;
 pub mod store;

@@ -1,16 +1,17 @@
-//! Invoices: list, retrieve, settle out of band, void.
+//! Invoices: list, retrieve, settle out of band, void; their documents and rendered files.
 
 use std::sync::Arc;
 
 use commet_core::catalog::Catalog;
 use commet_core::ids::InvoiceId;
-use commet_core::invoice::Invoice;
+use commet_core::invoice::{Invoice, InvoiceDocument};
 use commet_core::subscription::void;
 
 use super::ById;
 use super::subscriptions::stored;
 use crate::billing::Billing;
-use crate::error::Result;
+use crate::error::{BillingError, Result};
+use crate::render::RenderedInvoice;
 use crate::request::Prepared;
 use crate::store::{InvoiceQuery, Page, PageRequest, StoreExt};
 use crate::writes::Writes;
@@ -35,6 +36,32 @@ impl<'a> Invoices<'a> {
     /// An invoice with its lines.
     pub async fn retrieve(&self, id: InvoiceId) -> Result<Invoice> {
         Ok(self.billing.store.get_invoice(id).await?)
+    }
+
+    /// The document of an issued invoice: everything a rendering shows, with the parties
+    /// recorded when it was issued (editing the customer later changes nothing here). A draft
+    /// has none (`Invalid`, naming `invoice`).
+    pub async fn document(&self, id: InvoiceId) -> Result<InvoiceDocument> {
+        let invoice = self.billing.store.get_invoice(id).await?;
+        Ok(InvoiceDocument::of(&invoice)?)
+    }
+
+    /// The invoice rendered by the engine's renderer ([`Billing::with_renderer`]): with
+    /// `commet_pdf::PdfRenderer`, a PDF. Without a renderer, [`BillingError::NoRenderer`].
+    ///
+    /// [`Billing::with_renderer`]: crate::Billing::with_renderer
+    /// [`BillingError::NoRenderer`]: crate::BillingError::NoRenderer
+    pub async fn pdf(&self, id: InvoiceId) -> Result<RenderedInvoice> {
+        let renderer = self
+            .billing
+            .renderer
+            .as_ref()
+            .ok_or(BillingError::NoRenderer)?;
+        let document = self.document(id).await?;
+        Ok(RenderedInvoice {
+            content_type: renderer.content_type(),
+            bytes: renderer.render(&document)?,
+        })
     }
 
     /// Mark an outstanding or uncollectible invoice paid outside commet (cash, a bank
