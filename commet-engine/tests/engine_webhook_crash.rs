@@ -406,7 +406,7 @@ async fn deliveries_survive_workers_dying_at_random_commits_on_memory() {
     let mut runs = Vec::new();
     for seed in seeds(20) {
         println!("seed {seed}");
-        runs.push(run(seed, Arc::new(MemoryStore::new())).await);
+        runs.push(Box::pin(run(seed, Arc::new(MemoryStore::new()))).await);
     }
     tally(&runs);
 }
@@ -420,7 +420,7 @@ async fn deliveries_survive_workers_dying_at_random_commits_on_sqlite() {
         let store = SqliteStore::open(&dir.path().join("billing.db"))
             .await
             .unwrap();
-        runs.push(run(seed, Arc::new(store)).await);
+        runs.push(Box::pin(run(seed, Arc::new(store))).await);
     }
     tally(&runs);
 }

@@ -18,7 +18,10 @@
 //! and invoices and is down for two hours on Jan 16, so its deliveries are retried on the
 //! schedule until it is back.
 //!
-//! It prints the timeline of events, then every invoice, then the webhook delivery log.
+//! It prints the timeline of events, then every invoice, then the webhook delivery log, and
+//! writes every issued invoice as a PDF (`commet-pdf`, US Letter) into `invoices/` beside the
+//! database: the seller's details come from the engine's issuer, Ana's from her company's
+//! billing details.
 
 mod receiver;
 
@@ -35,11 +38,13 @@ use commet_core::customer::CustomerDetails;
 use commet_core::delivery::{AttemptOutcome, EventFilter, NewEndpoint, WebhookEndpoint};
 use commet_core::event::{Event, EventKind};
 use commet_core::ids::{CustomerId, SubscriptionId};
+use commet_core::invoice::{BillingDetails, Issuer, PostalAddress};
 use commet_core::subscription::{AdminUpdate, SubscriptionStatus};
 use commet_core::token::SigningKey;
 use commet_engine::store::{DeliveryQuery, InvoiceQuery, Store, every_page};
 use commet_engine::testkit::gateway::{Behaviour, FakeGateway};
 use commet_engine::{Billing, BillingConfig, CancelRequest, CreateSubscription, SubscriptionView};
+use commet_pdf::{PaperSize, PdfRenderer};
 use commet_store_sqlite::SqliteStore;
 use commet_webhooks::HttpTransport;
 use receiver::Server;
@@ -301,9 +306,25 @@ async fn run() -> Result<(), Failure> {
     config.checkout_base_url = "https://billing.fixed.example.com/checkout".into();
     // The receivers listen on http://127.0.0.1 (a sandbox engine may reach private addresses).
     config.webhooks.allow_http = true;
+    config.issuer = Some(Issuer {
+        legal_name: "Fixed SaaS Inc.".into(),
+        address: PostalAddress {
+            line1: "500 Market Street".into(),
+            line2: Some("Suite 200".into()),
+            city: "San Francisco".into(),
+            postal_code: Some("94105".into()),
+            region: Some("CA".into()),
+            country: "US".into(),
+        },
+        tax_id: Some("EIN 12-3456789".into()),
+        email: "billing@fixed.example.com".into(),
+        logo: None,
+        footer: Some("Thank you for your business. Questions: billing@fixed.example.com".into()),
+    });
     let (receivers, server) = Server::start(clock.clone()).await?;
     let billing = Billing::new(database, gateway.clone(), Arc::new(clock), config)?
-        .with_transport(Arc::new(HttpTransport::new()?));
+        .with_transport(Arc::new(HttpTransport::new()?))
+        .with_renderer(Arc::new(PdfRenderer::new().paper(PaperSize::Letter)));
     let mut story = Story {
         billing,
         gateway,
@@ -320,11 +341,59 @@ async fn run() -> Result<(), Failure> {
     Box::pin(live_the_year(&mut story)).await?;
     print_invoices(&story).await?;
     print_deliveries(&story).await?;
+    write_pdfs(&story, &directory).await?;
     server.abort();
     Ok(())
 }
 
+/// Every issued invoice as a PDF, in `invoices/` beside the database.
+async fn write_pdfs(story: &Story, directory: &std::path::Path) -> Result<(), Failure> {
+    let folder = directory.join("invoices");
+    std::fs::create_dir_all(&folder)?;
+    let list = story.billing.invoices();
+    let invoices = every_page(|page| list.list(InvoiceQuery::default(), page)).await?;
+    let (mut files, mut bytes) = (0, 0);
+    for invoice in &invoices {
+        let Some(number) = invoice.number() else {
+            continue;
+        };
+        let pdf = list.pdf(invoice.id()).await?;
+        std::fs::write(folder.join(format!("{}.pdf", number.as_str())), &pdf.bytes)?;
+        files += 1;
+        bytes += pdf.bytes.len();
+    }
+    println!(
+        "\n{files} invoice PDFs ({} KiB in all) written to {}",
+        bytes / 1024,
+        folder.display()
+    );
+    Ok(())
+}
+
 impl Story {
+    /// Ana bills through her company: its legal details go on her invoices.
+    async fn bill_ana_through_her_company(&self, ana: CustomerId) -> Result<(), Failure> {
+        self.billing
+            .customers()
+            .set_billing_details(
+                ana,
+                Some(BillingDetails {
+                    legal_name: "Zoë Müller–Straße Consulting GmbH".into(),
+                    address: PostalAddress {
+                        line1: "Friedrichstraße 123".into(),
+                        line2: None,
+                        city: "Berlin".into(),
+                        postal_code: Some("10117".into()),
+                        region: None,
+                        country: "DE".into(),
+                    },
+                    tax_id: Some("DE987654321".into()),
+                }),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// A CRM that takes every event, and a warehouse that takes payments and invoices.
     async fn register_endpoints(&mut self) -> Result<(), Failure> {
         let warehouse_events = [
@@ -475,6 +544,9 @@ async fn live_the_year(story: &mut Story) -> Result<(), Failure> {
         ("Fay", "pm_card_visa"),
     ] {
         let customer = story.customer(name).await?;
+        if name == "Ana" {
+            story.bill_ana_through_her_company(customer).await?;
+        }
         customers.insert(name, customer);
         signups.insert(name, story.sign_up(customer, &fixed, card).await?);
     }
