@@ -1,5 +1,6 @@
 //! Invoice documents through the engine: the issuer's and the customer's legal details are
-//! frozen onto an invoice when it is issued (editing the customer afterwards changes nothing),
+//! frozen onto an invoice when it is issued (editing the customer afterwards changes nothing,
+//! neither the document nor its PDF),
 //! a draft has no document, and `pdf` goes through the renderer the host plugs in.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -17,6 +18,7 @@ use commet_engine::BillingError;
 use commet_engine::render::{InvoiceRenderer, RenderError};
 use commet_engine::store::{ChangeSet, InvoiceWrite, Store};
 use commet_engine::testkit::scenarios::Harness;
+use commet_pdf::PdfRenderer;
 use commet_store_memory::MemoryStore;
 
 fn issuer() -> Issuer {
@@ -96,6 +98,7 @@ async fn the_parties_are_frozen_when_an_invoice_is_issued() {
     h.subscribe(zoe.id(), &pro, "pm_card_visa").await;
     let invoice = h.invoices(zoe.id()).await.remove(0);
     let document = h.billing.invoices().document(invoice.id()).await.unwrap();
+    let pdf_before = PdfRenderer::new().render(&document).unwrap();
     assert_eq!(document.number, "INV-000001");
     assert_eq!(document.issuer.legal_name, "Acme Billing GmbH");
     assert_eq!(document.issuer.tax_id.as_deref(), Some("DE123456789"));
@@ -134,6 +137,11 @@ async fn the_parties_are_frozen_when_an_invoice_is_issued() {
     assert_eq!(
         again, document,
         "an issued invoice's document never changes"
+    );
+    assert_eq!(
+        PdfRenderer::new().render(&again).unwrap(),
+        pdf_before,
+        "nor its PDF, byte for byte"
     );
 
     // The rendering goes through the renderer the host plugged in.
