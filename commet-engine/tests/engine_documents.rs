@@ -20,6 +20,7 @@ use commet_engine::store::{ChangeSet, InvoiceWrite, Store};
 use commet_engine::testkit::scenarios::Harness;
 use commet_pdf::PdfRenderer;
 use commet_store_memory::MemoryStore;
+use commet_store_sqlite::SqliteStore;
 
 fn issuer() -> Issuer {
     Issuer {
@@ -53,8 +54,20 @@ impl InvoiceRenderer for JsonRenderer {
 }
 
 #[tokio::test]
-async fn the_parties_are_frozen_when_an_invoice_is_issued() {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+async fn the_parties_are_frozen_when_an_invoice_is_issued_on_memory() {
+    Box::pin(parties_are_frozen(Arc::new(MemoryStore::new()))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_parties_are_frozen_when_an_invoice_is_issued_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("billing.db"))
+        .await
+        .unwrap();
+    Box::pin(parties_are_frozen(Arc::new(store))).await;
+}
+
+async fn parties_are_frozen(store: Arc<dyn Store>) {
     let mut h = Harness::configured(store, utc(2025, 1, 1), |config| {
         config.issuer = Some(issuer());
     });
