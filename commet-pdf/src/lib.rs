@@ -37,8 +37,9 @@
 //! # Fonts
 //!
 //! Text is set in `DejaVu Sans` (regular and bold, from the `dejavu` crate, compiled in: no font
-//! files are read at run time), which covers Latin, Greek, Cyrillic, Arabic, Hebrew and more,
-//! but no Chinese, Japanese or Korean. krilla embeds every font used and subsets it to the
+//! files are read at run time), which covers Latin, Greek and Cyrillic (it has Arabic and
+//! Hebrew glyphs too, but text is laid out left to right only: there is no bidirectional
+//! layout), and no Chinese, Japanese or Korean. krilla embeds every font used and subsets it to the
 //! glyphs drawn, so a typical one-page invoice is about 31 KB (1,000 lines: 125 KB).
 //!
 //! For other scripts, register fonts with [`PdfRenderer::with_font`] (TrueType or OpenType
