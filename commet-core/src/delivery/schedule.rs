@@ -105,8 +105,9 @@ impl RetrySchedule {
     }
 }
 
-/// A `Retry-After` header's delay from `now`: delay-seconds (`120`) or an HTTP date
-/// (`Wed, 21 Oct 2015 07:28:00 GMT`). Anything else, or a date in the past, is no delay.
+/// A `Retry-After` header's delay from `now`: delay-seconds (`120`) or an HTTP date in any of
+/// its three forms (`Wed, 21 Oct 2015 07:28:00 GMT`, `Wednesday, 21-Oct-15 07:28:00 GMT`,
+/// `Wed Oct 21 07:28:00 2015`). Anything else, or a date in the past, is no delay.
 #[must_use]
 pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<TimeDelta> {
     let value = value.trim();
@@ -117,9 +118,20 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<TimeDelta> {
         let seconds: i64 = value.parse().ok()?;
         return TimeDelta::try_seconds(seconds);
     }
+    // IMF-fixdate (RFC 2822 reads it), then the two obsolete forms RFC 9110 says a recipient
+    // must accept: RFC 850 (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime
+    // (`Sun Nov  6 08:49:37 1994`).
     let at = DateTime::parse_from_rfc2822(value)
-        .ok()?
-        .with_timezone(&Utc);
+        .map(|at| at.with_timezone(&Utc))
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(value, "%A, %d-%b-%y %H:%M:%S GMT")
+                .map(|at| at.and_utc())
+        })
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(value, "%a %b %e %H:%M:%S %Y")
+                .map(|at| at.and_utc())
+        })
+        .ok()?;
     let delay = at.signed_duration_since(now);
     (delay > TimeDelta::zero()).then_some(delay)
 }
@@ -181,6 +193,19 @@ mod tests {
         assert_eq!(
             parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
             None
+        );
+        assert_eq!(
+            parse_retry_after("Wednesday, 21-Oct-15 07:28:00 GMT", now),
+            Some(TimeDelta::minutes(8))
+        );
+        assert_eq!(
+            parse_retry_after("Wed Oct 21 07:28:00 2015", now),
+            Some(TimeDelta::minutes(8))
+        );
+        assert_eq!(
+            parse_retry_after("Wed Oct  7 07:28:00 2015", now),
+            None,
+            "a date in the past"
         );
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-5", now), None);
