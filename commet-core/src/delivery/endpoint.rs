@@ -384,6 +384,19 @@ impl WebhookEndpoint {
         self.enabled && self.deleted_at.is_none()
     }
 
+    /// Refuse (naming `endpoint`) to queue deliveries by hand for an endpoint that receives
+    /// nothing: a disabled or deleted one.
+    pub fn check_live(&self) -> Result<(), InvalidField> {
+        if self.is_live() {
+            Ok(())
+        } else {
+            Err(InvalidField::new(
+                "endpoint",
+                format_args!("{} is disabled: enable it first", self.id),
+            ))
+        }
+    }
+
     /// A delivery to it succeeded: its failure streak ends. True if that changed it.
     pub fn record_success(&mut self) -> bool {
         self.failing_since.take().is_some()

@@ -231,15 +231,8 @@ impl<'a> Webhooks<'a> {
     /// queued for it).
     async fn live(&self, id: EndpointId) -> Result<WebhookEndpoint> {
         let endpoint = self.get(id).await?;
-        if endpoint.is_live() {
-            Ok(endpoint)
-        } else {
-            Err(commet_core::InvalidField::new(
-                "endpoint",
-                format_args!("{id} is disabled: enable it first"),
-            )
-            .into())
-        }
+        endpoint.check_live()?;
+        Ok(endpoint)
     }
 
     /// Queue an endpoint's events with sequence numbers in `from..=to` for delivery again (a

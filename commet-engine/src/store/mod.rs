@@ -12,7 +12,8 @@
 //!
 //! 1. The reads of [`Store`]: by id, by unique key, the newest-first pages, the due-work index,
 //!    the attempts of an invoice and the pending ones, the outbox, idempotency records as
-//!    stored. [`StoreExt`] builds everything else on them (a customer, plan or price by id,
+//!    stored, webhook endpoints, deliveries (by id, listed, the due ones) and the delivery
+//!    cursor. [`StoreExt`] builds everything else on them (a customer, plan or price by id,
 //!    the prices of a plan, an attempt by its key, the next deadline, a live idempotency
 //!    record, getters that answer [`StoreError::NotFound`]).
 //! 2. [`Store::commit`], in one transaction (or under one lock):
